@@ -1,0 +1,679 @@
+//! Mosaic creation from footprints, and update, with cogeo-mosaic 9.2.0's exact output.
+//!
+//! 1. Candidate tiles at `quadkey_zoom` are the cells GDAL burns (all-touched) when the
+//!    footprints, projected to the TMS CRS, are rasterised on a grid of one pixel per tile —
+//!    the rasterisation supermorecado does, through the same GDAL routine, so edge cases agree.
+//! 2. Candidates are visited row-major (y, then x): that is the key order of `tiles`.
+//! 3. For each candidate, footprints whose exterior ring intersects the tile's geographic
+//!    bounds (boundary contact counts) are found through an R-tree, kept in input order,
+//!    then filtered/sorted by tile coverage and truncated.
+
+use std::collections::HashSet;
+use std::io::Read;
+
+use gdal::DriverManager;
+use gdal::raster::{RasterizeOptions, rasterize};
+use gdal::vector::Geometry;
+use geo::{Coord, Intersects, LineString, Polygon, Rect};
+use indexmap::IndexMap;
+use indicatif::ProgressBar;
+use rstar::{AABB, RTree, RTreeObject};
+use serde_json::{Map, Value};
+
+use crate::mosaicjson::{Center, MOSAICJSON_VERSION, MosaicJson};
+use crate::tms::{Tile, TileMatrixSet};
+use crate::{Error, Result};
+
+/// A polygon as rings of `[x, y]` positions, the first ring being the exterior.
+pub type Rings = Vec<Vec<[f64; 2]>>;
+
+/// An asset and its footprint (one or more polygons, in the TMS geographic CRS).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Footprint {
+    /// The asset identifier written into `tiles`.
+    pub asset: String,
+    /// Polygons (a Polygon has one; a MultiPolygon, e.g. split at the antimeridian, several).
+    pub polygons: Vec<Rings>,
+}
+
+impl Footprint {
+    /// A rectangular footprint `[west, south, east, north]`, ring ordered as cogeo-mosaic's
+    /// `get_footprints` writes it.
+    pub fn from_bbox(asset: impl Into<String>, b: [f64; 4]) -> Footprint {
+        let ring = vec![[b[0], b[3]], [b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]];
+        Footprint { asset: asset.into(), polygons: vec![vec![ring]] }
+    }
+
+    /// A footprint from a GeoJSON Feature, the asset read from `properties[property]`.
+    pub fn from_feature(feature: &Value, property: &str) -> Result<Footprint> {
+        let id = feature.get("id").map(|v| v.to_string()).unwrap_or_else(|| "(no id)".into());
+        let asset = feature
+            .get("properties")
+            .and_then(|p| p.get(property))
+            .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no property `{property}`")))?;
+        let asset = match asset {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => return Err(Error::InvalidInput(format!("feature {id}: property `{property}` is {other}, not a string"))),
+        };
+        let geometry = feature
+            .get("geometry")
+            .filter(|g| !g.is_null())
+            .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no geometry")))?;
+        let polygons = parse_geometry(geometry).map_err(|e| Error::InvalidInput(format!("feature {id}: {e}")))?;
+        Ok(Footprint { asset, polygons })
+    }
+
+    fn exteriors(&self) -> impl Iterator<Item = &Vec<[f64; 2]>> {
+        self.polygons.iter().filter_map(|p| p.first())
+    }
+}
+
+fn parse_ring(v: &Value) -> std::result::Result<Vec<[f64; 2]>, String> {
+    let arr = v.as_array().ok_or("ring is not an array")?;
+    let ring: Vec<[f64; 2]> = arr
+        .iter()
+        .map(|p| {
+            let p = p.as_array().filter(|p| p.len() >= 2).ok_or("position needs 2 numbers")?;
+            match (p[0].as_f64(), p[1].as_f64()) {
+                (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Ok([x, y]),
+                _ => Err("position has non-numeric coordinates"),
+            }
+        })
+        .collect::<std::result::Result<_, _>>()?;
+    if ring.len() < 4 {
+        return Err(format!("a polygon ring needs at least 4 positions, got {}", ring.len()));
+    }
+    Ok(ring)
+}
+
+fn parse_polygon(v: &Value) -> std::result::Result<Rings, String> {
+    let rings = v.as_array().ok_or("polygon coordinates are not an array")?;
+    if rings.is_empty() {
+        return Err("polygon has no ring".into());
+    }
+    rings.iter().map(parse_ring).collect()
+}
+
+/// Parses a GeoJSON Polygon or MultiPolygon geometry.
+pub fn parse_geometry(g: &Value) -> std::result::Result<Vec<Rings>, String> {
+    let kind = g.get("type").and_then(Value::as_str).unwrap_or("");
+    let coords = g.get("coordinates").ok_or("geometry has no coordinates")?;
+    match kind {
+        "Polygon" => Ok(vec![parse_polygon(coords)?]),
+        "MultiPolygon" => {
+            let polys: Vec<Rings> =
+                coords.as_array().ok_or("coordinates are not an array")?.iter().map(parse_polygon).collect::<std::result::Result<_, _>>()?;
+            if polys.is_empty() {
+                return Err("MultiPolygon has no polygon".into());
+            }
+            Ok(polys)
+        }
+        other => Err(format!("geometry type `{other}` is not supported (Polygon or MultiPolygon)")),
+    }
+}
+
+/// Reads GeoJSON features: a FeatureCollection, a Feature, or a sequence of either
+/// (newline-delimited or concatenated, RFC 8142 record separators allowed). Gzip is detected.
+pub fn read_features(bytes: &[u8]) -> Result<Vec<Value>> {
+    let mut text = Vec::new();
+    let bytes = if crate::mosaicjson::is_gzip(bytes) {
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut text)
+            .map_err(|e| Error::InvalidInput(format!("gzip: {e}")))?;
+        &text[..]
+    } else {
+        bytes
+    };
+    let cleaned: Vec<u8> = bytes.iter().map(|&b| if b == 0x1e { b' ' } else { b }).collect();
+    let mut out = Vec::new();
+    for item in serde_json::Deserializer::from_slice(&cleaned).into_iter::<Value>() {
+        let item = item.map_err(|e| Error::InvalidInput(format!("GeoJSON: {e}")))?;
+        match item.get("type").and_then(Value::as_str) {
+            Some("FeatureCollection") => match item {
+                Value::Object(mut o) => match o.remove("features") {
+                    Some(Value::Array(f)) => out.extend(f),
+                    _ => return Err(Error::InvalidInput("FeatureCollection has no `features` array".into())),
+                },
+                _ => unreachable!(),
+            },
+            Some("Feature") => out.push(item),
+            other => return Err(Error::InvalidInput(format!("expected GeoJSON Features, found type {other:?}"))),
+        }
+    }
+    Ok(out)
+}
+
+/// Options of [`MosaicJson::from_footprints`], named as cogeo-mosaic names them.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// Minimum zoom.
+    pub minzoom: u8,
+    /// Maximum zoom.
+    pub maxzoom: u8,
+    /// Zoom of the quadkey index (default and 0: `minzoom`).
+    pub quadkey_zoom: Option<u8>,
+    /// Keep only footprints covering more than this fraction of a tile (0..=1).
+    pub minimum_tile_cover: Option<f64>,
+    /// Sort assets by tile coverage, descending (ties: later input first).
+    pub tile_cover_sort: bool,
+    /// Keep at most this many assets per tile.
+    pub maximum_items_per_tile: Option<usize>,
+    /// With both `minimum_tile_cover` and `tile_cover_sort`, sort each kept asset by its own
+    /// coverage. `false` (default) reproduces cogeo-mosaic, which pairs coverages and assets
+    /// out of step once the filter removed something.
+    pub cover_sort_aligned: bool,
+    /// The quadtree TMS of the quadkeys (embedded in the document only when set).
+    pub tilematrixset: Option<TileMatrixSet>,
+    /// Prefix stripped from assets (literally) and stored in the document.
+    pub asset_prefix: Option<String>,
+    /// `asset_type`.
+    pub asset_type: Option<String>,
+    /// `data_type`.
+    pub data_type: Option<String>,
+    /// `colormap`.
+    pub colormap: Option<IndexMap<i64, [i64; 4]>>,
+    /// `layers`.
+    pub layers: Option<Map<String, Value>>,
+    /// `name`.
+    pub name: Option<String>,
+    /// `description`.
+    pub description: Option<String>,
+    /// `attribution`.
+    pub attribution: Option<String>,
+    /// Progress over candidate tiles (hidden when `None`).
+    pub progress: Option<ProgressBar>,
+}
+
+impl CreateOptions {
+    /// Options with the two required zooms and nothing else.
+    pub fn new(minzoom: u8, maxzoom: u8) -> CreateOptions {
+        CreateOptions {
+            minzoom,
+            maxzoom,
+            quadkey_zoom: None,
+            minimum_tile_cover: None,
+            tile_cover_sort: false,
+            maximum_items_per_tile: None,
+            cover_sort_aligned: false,
+            tilematrixset: None,
+            asset_prefix: None,
+            asset_type: None,
+            data_type: None,
+            colormap: None,
+            layers: None,
+            name: None,
+            description: None,
+            attribution: None,
+            progress: None,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.minzoom > 30 || self.maxzoom > 30 || self.quadkey_zoom.is_some_and(|z| z > 30) {
+            return Err(Error::InvalidInput("zoom levels must be within 0..=30".into()));
+        }
+        if let Some(c) = self.minimum_tile_cover {
+            if !(0.0..=1.0).contains(&c) {
+                return Err(Error::InvalidInput("`minimum_tile_cover` HAS TO be between 0 and 1.".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Part {
+    feature: usize,
+    bbox: [f64; 4],
+}
+
+impl RTreeObject for Part {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        AABB::from_corners([self.bbox[0], self.bbox[1]], [self.bbox[2], self.bbox[3]])
+    }
+}
+
+fn ring_bbox(ring: &[[f64; 2]]) -> [f64; 4] {
+    ring.iter().fold([f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY], |b, p| {
+        [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]
+    })
+}
+
+fn to_geo_polygon(ring: &[[f64; 2]]) -> Polygon<f64> {
+    Polygon::new(LineString::from(ring.iter().map(|p| Coord { x: p[0], y: p[1] }).collect::<Vec<_>>()), vec![])
+}
+
+/// Area of `ring ∩ rect` (Sutherland–Hodgman against the convex rect, then shoelace).
+fn clipped_area(ring: &[[f64; 2]], r: [f64; 4]) -> f64 {
+    let mut pts: Vec<[f64; 2]> = ring.to_vec();
+    if pts.len() > 1 && pts.first() == pts.last() {
+        pts.pop();
+    }
+    // (axis, bound, keep-if-greater)
+    for (axis, bound, greater) in [(0, r[0], true), (0, r[2], false), (1, r[1], true), (1, r[3], false)] {
+        if pts.is_empty() {
+            return 0.0;
+        }
+        let inside = |p: &[f64; 2]| if greater { p[axis] >= bound } else { p[axis] <= bound };
+        let mut out = Vec::with_capacity(pts.len() + 4);
+        for i in 0..pts.len() {
+            let cur = pts[i];
+            let prev = pts[(i + pts.len() - 1) % pts.len()];
+            let (ci, pi) = (inside(&cur), inside(&prev));
+            if ci != pi {
+                let t = (bound - prev[axis]) / (cur[axis] - prev[axis]);
+                let mut p = [prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])];
+                p[axis] = bound;
+                out.push(p);
+            }
+            if ci {
+                out.push(cur);
+            }
+        }
+        pts = out;
+    }
+    let n = pts.len();
+    if n < 3 {
+        return 0.0;
+    }
+    let mut sum = 0.0;
+    for i in 0..n {
+        let (a, b) = (pts[i], pts[(i + 1) % n]);
+        sum += a[0] * b[1] - b[0] * a[1];
+    }
+    (sum / 2.0).abs()
+}
+
+fn point_in_ring(p: [f64; 2], ring: &[[f64; 2]]) -> bool {
+    use geo::{Contains, Point};
+    let poly = to_geo_polygon(ring);
+    poly.contains(&Point::new(p[0], p[1])) || poly.exterior().intersects(&Point::new(p[0], p[1]))
+}
+
+/// Fraction of the tile rect covered by the footprint's exterior rings (planar, in degrees).
+/// A tile inside the footprint is exactly 1.0, so full covers tie as they do upstream.
+fn coverage(fp: &Footprint, r: [f64; 4]) -> f64 {
+    let tile_area = (r[2] - r[0]) * (r[3] - r[1]);
+    if tile_area <= 0.0 {
+        return 0.0;
+    }
+    let corners = [[r[0], r[1]], [r[2], r[1]], [r[2], r[3]], [r[0], r[3]]];
+    let mut area = 0.0;
+    for ring in fp.exteriors() {
+        let contains_tile = corners.iter().all(|c| point_in_ring(*c, ring))
+            && !ring.iter().any(|p| p[0] > r[0] && p[0] < r[2] && p[1] > r[1] && p[1] < r[3]);
+        if contains_tile {
+            return 1.0;
+        }
+        area += clipped_area(ring, r);
+    }
+    area / tile_area
+}
+
+/// The candidate tiles: cells burnt by GDAL's all-touched rasterisation of the projected
+/// footprints, in row-major order (supermorecado's `burn`).
+fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<Tile>> {
+    const EPS: f64 = 1e-10;
+    let (mut minx, mut miny, mut maxx, mut maxy) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    for fp in footprints {
+        for p in fp.polygons.iter().flatten().flatten() {
+            minx = minx.min(p[0]);
+            miny = miny.min(p[1]);
+            maxx = maxx.max(p[0]);
+            maxy = maxy.max(p[1]);
+        }
+    }
+    let tb = tms.bbox();
+    let (minx, miny, maxx, maxy) =
+        ((minx + EPS).max(tb[0]), (miny + EPS).max(tb[1]), (maxx - EPS).min(tb[2]), (maxy - EPS).min(tb[3]));
+    let ul = tms.tile(minx, maxy, zoom);
+    let lr = tms.tile(maxx, miny, zoom);
+    let (x0, x1) = (ul.x.min(lr.x), ul.x.max(lr.x) + 1);
+    let (y0, y1) = (ul.y.min(lr.y), ul.y.max(lr.y) + 1);
+    let (nx, ny) = ((x1 - x0) as usize, (y1 - y0) as usize);
+    if nx.saturating_mul(ny) > 1usize << 31 {
+        return Err(Error::InvalidInput(format!(
+            "footprints span {nx}x{ny} tiles at zoom {zoom}: lower quadkey_zoom"
+        )));
+    }
+    // Grid corners go through geographic coordinates and back, as supermorecado computes them.
+    let (ulx, uly) = {
+        let (lon, lat) = tms.ul(Tile::new(x0, y0, zoom));
+        tms.xy(lon, lat)
+    };
+    let (lrx, lry) = {
+        let (lon, lat) = tms.ul(Tile::new(x1, y1, zoom));
+        tms.xy(lon, lat)
+    };
+    let xcell = (lrx - ulx) / nx as f64;
+    let ycell = (uly - lry) / ny as f64;
+
+    let gdal_err = |e: gdal::errors::GdalError| Error::InvalidInput(format!("rasterising footprints: {e}"));
+    let driver = DriverManager::get_driver_by_name("MEM").map_err(gdal_err)?;
+    let mut ds = driver.create_with_band_type::<u8, _>("", nx, ny, 1).map_err(gdal_err)?;
+    ds.set_geo_transform(&[ulx, xcell, 0.0, uly, 0.0, -ycell]).map_err(gdal_err)?;
+    let mut geoms = Vec::with_capacity(footprints.len());
+    let mut wkb = Vec::new();
+    for fp in footprints {
+        wkb.clear();
+        write_projected_wkb(&mut wkb, fp, tms);
+        geoms.push(Geometry::from_wkb(&wkb).map_err(gdal_err)?);
+    }
+    let burn_values = vec![255.0; geoms.len()];
+    let opts = RasterizeOptions { all_touched: true, ..Default::default() };
+    rasterize(&mut ds, &[1], &geoms, &burn_values, Some(opts)).map_err(gdal_err)?;
+    let band = ds.rasterband(1).map_err(gdal_err)?;
+    let buf = band.read_band_as::<u8>().map_err(gdal_err)?;
+    let data = buf.data();
+    let mut tiles = Vec::new();
+    for row in 0..ny {
+        for col in 0..nx {
+            if data[row * nx + col] != 0 {
+                tiles.push(Tile::new(x0 + col as u64, y0 + row as u64, zoom));
+            }
+        }
+    }
+    Ok(tiles)
+}
+
+/// Little-endian WKB of the footprint projected to the TMS CRS (after clamping to its bbox).
+fn write_projected_wkb(out: &mut Vec<u8>, fp: &Footprint, tms: &TileMatrixSet) {
+    let multi = fp.polygons.len() > 1;
+    if multi {
+        out.push(1);
+        out.extend(6u32.to_le_bytes());
+        out.extend((fp.polygons.len() as u32).to_le_bytes());
+    }
+    for poly in &fp.polygons {
+        out.push(1);
+        out.extend(3u32.to_le_bytes());
+        out.extend((poly.len() as u32).to_le_bytes());
+        for ring in poly {
+            out.extend((ring.len() as u32).to_le_bytes());
+            for p in ring {
+                let (lon, lat) = tms.truncate_lnglat(p[0], p[1]);
+                let (x, y) = tms.xy(lon, lat);
+                out.extend(x.to_le_bytes());
+                out.extend(y.to_le_bytes());
+            }
+        }
+    }
+}
+
+impl MosaicJson {
+    /// Creates a mosaic from footprints (cogeo-mosaic `MosaicJSON.from_features`).
+    pub fn from_footprints(footprints: &[Footprint], opts: &CreateOptions) -> Result<MosaicJson> {
+        opts.validate()?;
+        if footprints.is_empty() {
+            return Err(Error::InvalidInput("no footprints to create a mosaic from".into()));
+        }
+        let tms = opts.tilematrixset.clone().unwrap_or_else(TileMatrixSet::web_mercator);
+        tms.ensure_quadtree()?;
+        let qz = opts.quadkey_zoom.filter(|z| *z > 0).unwrap_or(opts.minzoom);
+
+        let mut bounds = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let mut parts = Vec::new();
+        let mut shapes = Vec::new();
+        for (i, fp) in footprints.iter().enumerate() {
+            for ring in fp.exteriors() {
+                let b = ring_bbox(ring);
+                bounds = [bounds[0].min(b[0]), bounds[1].min(b[1]), bounds[2].max(b[2]), bounds[3].max(b[3])];
+                parts.push(Part { feature: i, bbox: b });
+                shapes.push(to_geo_polygon(ring));
+            }
+        }
+        let part_shapes: Vec<(usize, Polygon<f64>)> = parts.iter().map(|p| p.feature).zip(shapes).collect();
+        let tree = RTree::bulk_load(
+            parts.into_iter().enumerate().map(|(i, p)| PartRef { idx: i, bbox: p.bbox }).collect::<Vec<_>>(),
+        );
+
+        let candidates = burn(footprints, &tms, qz)?;
+        if let Some(pb) = &opts.progress {
+            pb.set_length(candidates.len() as u64);
+        }
+        let geo = tms.geographic_crs().clone();
+        let mut tiles = IndexMap::new();
+        let mut hits: Vec<usize> = Vec::new();
+        for tile in candidates {
+            if let Some(pb) = &opts.progress {
+                pb.inc(1);
+            }
+            let r = tms.feature_bounds(tile, &geo);
+            let rect = Rect::new(Coord { x: r[0], y: r[1] }, Coord { x: r[2], y: r[3] });
+            let env = AABB::from_corners([r[0], r[1]], [r[2], r[3]]);
+            hits.clear();
+            for part in tree.locate_in_envelope_intersecting(&env) {
+                let (feature, shape) = &part_shapes[part.idx];
+                if shape.intersects(&rect) {
+                    hits.push(*feature);
+                }
+            }
+            if hits.is_empty() {
+                continue;
+            }
+            hits.sort_unstable();
+            hits.dedup();
+            let selected = filter_assets(footprints, &hits, r, opts);
+            if selected.is_empty() {
+                continue;
+            }
+            let assets = selected
+                .into_iter()
+                .map(|i| strip_prefix(&footprints[i].asset, opts.asset_prefix.as_deref()))
+                .collect();
+            tiles.insert(tms.quadkey(tile), assets);
+        }
+        if let Some(pb) = &opts.progress {
+            pb.finish_and_clear();
+        }
+
+        let mut doc = MosaicJson::new(opts.minzoom, opts.maxzoom);
+        doc.mosaicjson = MOSAICJSON_VERSION.into();
+        doc.quadkey_zoom = Some(qz);
+        doc.bounds = bounds;
+        doc.center = Some(doc.default_center());
+        doc.tiles = tiles;
+        doc.tilematrixset = opts.tilematrixset.clone();
+        doc.asset_type = opts.asset_type.clone();
+        doc.asset_prefix = opts.asset_prefix.clone();
+        doc.data_type = opts.data_type.clone();
+        doc.colormap = opts.colormap.clone();
+        doc.layers = opts.layers.clone();
+        doc.name = opts.name.clone();
+        doc.description = opts.description.clone();
+        doc.attribution = opts.attribution.clone();
+        Ok(doc)
+    }
+
+    /// Adds footprints to the document (cogeo-mosaic `update`): new assets go before
+    /// (`add_first`) or after the existing ones of each quadkey, new quadkeys are appended,
+    /// bounds are unioned, `mosaicjson` becomes 0.0.3 and `version` gets a patch bump.
+    /// Unlike upstream, existing assets are not re-prefixed and new ones are stripped of the
+    /// mosaic's own `asset_prefix`.
+    pub fn update(&mut self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<()> {
+        let mut create = CreateOptions::new(self.minzoom, self.maxzoom);
+        create.quadkey_zoom = Some(self.effective_quadkey_zoom());
+        create.tilematrixset = self.tilematrixset.clone();
+        create.minimum_tile_cover = opts.minimum_tile_cover;
+        create.tile_cover_sort = opts.tile_cover_sort;
+        create.maximum_items_per_tile = opts.maximum_items_per_tile;
+        create.asset_prefix = self.asset_prefix.clone();
+        create.progress = opts.progress.clone();
+        let new = MosaicJson::from_footprints(footprints, &create)?;
+        for (qk, mut assets) in new.tiles {
+            match self.tiles.get_mut(&qk) {
+                Some(existing) => {
+                    if opts.add_first {
+                        assets.append(existing);
+                        *existing = assets;
+                    } else {
+                        existing.extend(assets);
+                    }
+                }
+                None => {
+                    self.tiles.insert(qk, assets);
+                }
+            }
+        }
+        let b = new.bounds;
+        self.bounds = [
+            self.bounds[0].min(b[0]),
+            self.bounds[1].min(b[1]),
+            self.bounds[2].max(b[2]),
+            self.bounds[3].max(b[3]),
+        ];
+        if self.mosaicjson != MOSAICJSON_VERSION {
+            tracing::warn!("updating mosaicjson {} to {MOSAICJSON_VERSION}", self.mosaicjson);
+            self.mosaicjson = MOSAICJSON_VERSION.into();
+        }
+        self.increase_version()?;
+        self.center = Some(Center { zoom: self.minzoom, ..self.default_center() });
+        Ok(())
+    }
+}
+
+/// Options of [`MosaicJson::update`].
+#[derive(Debug, Clone)]
+pub struct UpdateOptions {
+    /// Put new assets before the existing ones (default) or after.
+    pub add_first: bool,
+    /// As [`CreateOptions::minimum_tile_cover`].
+    pub minimum_tile_cover: Option<f64>,
+    /// As [`CreateOptions::tile_cover_sort`].
+    pub tile_cover_sort: bool,
+    /// As [`CreateOptions::maximum_items_per_tile`].
+    pub maximum_items_per_tile: Option<usize>,
+    /// Progress bar.
+    pub progress: Option<ProgressBar>,
+}
+
+impl Default for UpdateOptions {
+    fn default() -> Self {
+        UpdateOptions {
+            add_first: true,
+            minimum_tile_cover: None,
+            tile_cover_sort: false,
+            maximum_items_per_tile: None,
+            progress: None,
+        }
+    }
+}
+
+struct PartRef {
+    idx: usize,
+    bbox: [f64; 4],
+}
+
+impl RTreeObject for PartRef {
+    type Envelope = AABB<[f64; 2]>;
+    fn envelope(&self) -> Self::Envelope {
+        AABB::from_corners([self.bbox[0], self.bbox[1]], [self.bbox[2], self.bbox[3]])
+    }
+}
+
+/// cogeo-mosaic's `default_filter`, with the coverage computed on the mosaic TMS's tile.
+fn filter_assets(footprints: &[Footprint], hits: &[usize], tile: [f64; 4], opts: &CreateOptions) -> Vec<usize> {
+    let min_cover = opts.minimum_tile_cover.filter(|c| *c > 0.0);
+    let mut selected: Vec<usize> = if min_cover.is_some() || opts.tile_cover_sort {
+        let covers: Vec<f64> = hits.iter().map(|&i| coverage(&footprints[i], tile)).collect();
+        // Positions (into `hits`) that pass the coverage filter, strictly above it.
+        let kept: Vec<usize> = (0..hits.len()).filter(|&k| min_cover.is_none_or(|c| covers[k] > c)).collect();
+        let mut ranked: Vec<(f64, usize)> = if opts.cover_sort_aligned {
+            kept.iter().map(|&k| (covers[k], k)).collect()
+        } else {
+            // cogeo-mosaic pairs the coverage list of *all* hits with the *filtered*
+            // positions (zip truncates); reproduced for parity, see docs/compatibility.md.
+            covers.iter().copied().zip(kept.iter().copied()).collect()
+        };
+        if opts.tile_cover_sort {
+            // Descending coverage; ties: later input first (Python's reverse tuple sort).
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+        }
+        ranked.into_iter().map(|(_, k)| hits[k]).collect()
+    } else {
+        hits.to_vec()
+    };
+    if let Some(n) = opts.maximum_items_per_tile.filter(|n| *n > 0) {
+        selected.truncate(n);
+    }
+    selected
+}
+
+/// Removes `prefix` from the start of `asset`, literally (upstream builds a regex from it).
+fn strip_prefix(asset: &str, prefix: Option<&str>) -> String {
+    match prefix.filter(|p| !p.is_empty()) {
+        Some(p) => asset.strip_prefix(p).unwrap_or(asset).to_string(),
+        None => asset.to_string(),
+    }
+}
+
+/// Unique assets in first-seen order (used by callers that merge lists).
+pub fn unique(assets: impl IntoIterator<Item = String>) -> Vec<String> {
+    let mut seen = HashSet::new();
+    assets.into_iter().filter(|a| seen.insert(a.clone())).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipped_area_of_half_covered_tile() {
+        let ring = vec![[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]];
+        assert!((clipped_area(&ring, [1.0, 0.0, 3.0, 2.0]) - 2.0).abs() < 1e-12);
+        let fp = Footprint { asset: "a".into(), polygons: vec![vec![ring]] };
+        assert_eq!(coverage(&fp, [0.5, 0.5, 1.5, 1.5]), 1.0);
+        assert!((coverage(&fp, [1.0, 0.0, 3.0, 2.0]) - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn prefix_is_stripped_literally() {
+        assert_eq!(strip_prefix("s3://b+c/(x)/a.tif", Some("s3://b+c/(x)/")), "a.tif");
+        assert_eq!(strip_prefix("other/a.tif", Some("s3://b/")), "other/a.tif");
+    }
+
+    #[test]
+    fn bad_options_are_refused() {
+        let fp = [Footprint::from_bbox("a", [0.0, 0.0, 1.0, 1.0])];
+        let mut o = CreateOptions::new(3, 5);
+        o.minimum_tile_cover = Some(1.5);
+        assert!(matches!(MosaicJson::from_footprints(&fp, &o), Err(Error::InvalidInput(_))));
+        assert!(MosaicJson::from_footprints(&[], &CreateOptions::new(3, 5)).is_err());
+        let mut o = CreateOptions::new(3, 5);
+        o.tilematrixset = Some(TileMatrixSet::builtin("WorldCRS84Quad").unwrap());
+        assert!(matches!(MosaicJson::from_footprints(&fp, &o), Err(Error::Tms(_))));
+    }
+
+    #[test]
+    fn features_and_geometry_errors() {
+        let f = serde_json::json!({"type":"Feature","properties":{"path":"a"},"geometry":{"type":"Point","coordinates":[0,0]}});
+        assert!(Footprint::from_feature(&f, "path").is_err());
+        let f = serde_json::json!({"type":"Feature","properties":{},"geometry":null});
+        assert!(Footprint::from_feature(&f, "path").is_err());
+        let text = br#"{"type":"Feature","properties":{"p":"x"},"geometry":{"type":"MultiPolygon","coordinates":[[[[179,0],[180,0],[180,1],[179,1],[179,0]]],[[[-180,0],[-179,0],[-179,1],[-180,1],[-180,0]]]]}}
+{"type":"FeatureCollection","features":[]}"#;
+        let feats = read_features(text).unwrap();
+        assert_eq!(feats.len(), 1);
+        let fp = Footprint::from_feature(&feats[0], "p").unwrap();
+        assert_eq!(fp.polygons.len(), 2);
+        let doc = MosaicJson::from_footprints(&[fp], &CreateOptions::new(2, 4)).unwrap();
+        // Both sides of the antimeridian, nothing in between.
+        let keys: Vec<_> = doc.tiles.keys().cloned().collect();
+        assert_eq!(keys, vec!["12".to_string(), "13".to_string()]);
+    }
+
+    #[test]
+    fn update_merges_orders_and_bumps() {
+        let mut doc = MosaicJson::from_footprints(&[Footprint::from_bbox("a", [0.0, 0.0, 1.0, 1.0])], &CreateOptions::new(5, 8)).unwrap();
+        doc.mosaicjson = "0.0.2".into();
+        doc.update(&[Footprint::from_bbox("b", [0.5, 0.5, 2.0, 2.0])], &UpdateOptions::default()).unwrap();
+        let first = doc.tiles.values().next().unwrap();
+        assert_eq!(first, &vec!["b".to_string(), "a".to_string()]);
+        assert_eq!(doc.version, "1.0.1");
+        assert_eq!(doc.mosaicjson, "0.0.3");
+        assert_eq!(doc.bounds, [0.0, 0.0, 2.0, 2.0]);
+        doc.update(&[Footprint::from_bbox("c", [0.0, 0.0, 1.0, 1.0])], &UpdateOptions { add_first: false, ..Default::default() }).unwrap();
+        assert_eq!(doc.tiles.values().next().unwrap().last().unwrap(), "c");
+    }
+}

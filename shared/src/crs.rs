@@ -1,0 +1,271 @@
+//! Coordinate reference systems and point transforms.
+//!
+//! EPSG:4326/CRS84 ↔ EPSG:3857 run in closed form, written to give the same doubles as
+//! PROJ's `webmerc` (what morecantile/pyproj use), because quadkey parity at exact tile
+//! corners depends on the last bit. Every other CRS pair goes through GDAL's OSR (PROJ).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::f64::consts::{FRAC_PI_2, PI};
+
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+
+use crate::{Error, Result};
+
+/// A coordinate reference system, as named in a TMS document or a request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Crs {
+    /// WGS 84 longitude/latitude (EPSG:4326 or OGC CRS84; x = longitude).
+    Wgs84,
+    /// WGS 84 / Pseudo-Mercator (EPSG:3857).
+    WebMercator,
+    /// Any other CRS, kept as a definition GDAL understands (EPSG code, OGC URI or WKT).
+    Other(String),
+}
+
+impl Crs {
+    /// Parses `EPSG:n`, `urn:ogc:def:crs:EPSG::n`, OGC URIs (`http://www.opengis.net/def/crs/EPSG/0/n`,
+    /// `.../OGC/1.3/CRS84`) or WKT.
+    ///
+    /// ```
+    /// use mosaic::crs::Crs;
+    /// assert_eq!(Crs::parse("EPSG:3857").unwrap(), Crs::WebMercator);
+    /// assert_eq!(Crs::parse("http://www.opengis.net/def/crs/OGC/1.3/CRS84").unwrap(), Crs::Wgs84);
+    /// ```
+    pub fn parse(definition: &str) -> Result<Crs> {
+        let def = definition.trim();
+        if def.is_empty() {
+            return Err(Error::InvalidInput("empty CRS definition".into()));
+        }
+        let upper = def.to_ascii_uppercase();
+        if upper.ends_with("CRS84") || upper.ends_with("OGC::CRS84") {
+            return Ok(Crs::Wgs84);
+        }
+        match epsg_code(&upper) {
+            Some(4326) => Ok(Crs::Wgs84),
+            Some(3857) | Some(900913) | Some(3785) => Ok(Crs::WebMercator),
+            Some(code) => Ok(Crs::Other(format!("EPSG:{code}"))),
+            None => {
+                // Let GDAL decide whether it understands the text.
+                spatial_ref(def)?;
+                Ok(Crs::Other(def.to_string()))
+            }
+        }
+    }
+
+    /// The OGC URI of the CRS (`http://www.opengis.net/def/crs/EPSG/0/4326`), or the definition itself.
+    pub fn uri(&self) -> String {
+        match self {
+            Crs::Wgs84 => "http://www.opengis.net/def/crs/EPSG/0/4326".into(),
+            Crs::WebMercator => "http://www.opengis.net/def/crs/EPSG/0/3857".into(),
+            Crs::Other(def) => match epsg_code(&def.to_ascii_uppercase()) {
+                Some(code) => format!("http://www.opengis.net/def/crs/EPSG/0/{code}"),
+                None => def.clone(),
+            },
+        }
+    }
+
+    fn gdal_definition(&self) -> String {
+        match self {
+            Crs::Wgs84 => "EPSG:4326".into(),
+            Crs::WebMercator => "EPSG:3857".into(),
+            Crs::Other(def) => def.clone(),
+        }
+    }
+
+    /// The geographic (lon/lat) CRS of this CRS's datum: WGS 84 for every Earth CRS
+    /// based on WGS 84, the body's own geographic CRS otherwise.
+    pub fn geographic(&self) -> Result<Crs> {
+        match self {
+            Crs::Wgs84 | Crs::WebMercator => Ok(Crs::Wgs84),
+            Crs::Other(def) => {
+                let srs = spatial_ref(def)?;
+                let geog = srs.geog_cs().map_err(|e| Error::InvalidInput(format!("CRS {def}: {e}")))?;
+                let wkt = geog.to_wkt().map_err(|e| Error::InvalidInput(format!("CRS {def}: {e}")))?;
+                let code = geog.auth_code().ok();
+                let name = geog.auth_name().unwrap_or_default();
+                if name.eq_ignore_ascii_case("EPSG") && code == Some(4326) {
+                    return Ok(Crs::Wgs84);
+                }
+                Ok(Crs::Other(wkt))
+            }
+        }
+    }
+}
+
+/// The EPSG code of `EPSG:n`, `urn:ogc:def:crs:EPSG:[version]:n` or an OGC EPSG URI (upper-cased input).
+fn epsg_code(upper: &str) -> Option<u32> {
+    let rest = upper
+        .strip_prefix("EPSG:")
+        .or_else(|| upper.strip_prefix("URN:OGC:DEF:CRS:EPSG:").map(|r| r.rsplit(':').next().unwrap_or(r)))
+        .or_else(|| {
+            upper
+                .strip_prefix("HTTP://WWW.OPENGIS.NET/DEF/CRS/EPSG/")
+                .or_else(|| upper.strip_prefix("HTTPS://WWW.OPENGIS.NET/DEF/CRS/EPSG/"))
+                .and_then(|r| r.rsplit('/').next())
+        })?;
+    rest.trim_start_matches(':').parse().ok()
+}
+
+fn spatial_ref(def: &str) -> Result<SpatialRef> {
+    let mut srs = SpatialRef::from_definition(def)
+        .map_err(|e| Error::InvalidInput(format!("unknown CRS `{def}`: {e}")))?;
+    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    Ok(srs)
+}
+
+const EARTH_RADIUS: f64 = 6_378_137.0;
+
+unsafe extern "C" {
+    // libm's asinh, which PROJ calls; std's f64::asinh uses a different formula and can
+    // differ in the last bit.
+    safe fn asinh(x: f64) -> f64;
+}
+
+/// PROJ's `adjlon`: wrap a longitude in radians into [-π, π], letting it overshoot by 1e-12.
+fn adjlon(lam: f64) -> f64 {
+    if lam.abs() < PI + 1e-12 {
+        return lam;
+    }
+    let mut l = lam + PI;
+    l -= 2.0 * PI * (l / (2.0 * PI)).floor();
+    l - PI
+}
+
+/// Longitude/latitude (degrees) to Web Mercator metres, as PROJ's `webmerc` computes it.
+/// Latitudes beyond ±90° give infinities (PROJ reports an error there).
+pub fn lonlat_to_webmercator(lon: f64, lat: f64) -> (f64, f64) {
+    let lam = adjlon(lon * (PI / 180.0));
+    let phi = lat * (PI / 180.0);
+    if phi.abs() > FRAC_PI_2 + 1e-12 || (phi.abs() - FRAC_PI_2).abs() <= 1e-10 {
+        return (f64::INFINITY, f64::INFINITY);
+    }
+    (EARTH_RADIUS * lam, EARTH_RADIUS * asinh(phi.tan()))
+}
+
+/// Web Mercator metres to longitude/latitude (degrees), as PROJ's `webmerc` inverse computes it.
+pub fn webmercator_to_lonlat(x: f64, y: f64) -> (f64, f64) {
+    let ra = 1.0 / EARTH_RADIUS;
+    let (xn, yn) = (x * ra, y * ra);
+    let phi = yn.sinh().atan();
+    let lam = adjlon(xn);
+    (lam * (180.0 / PI), phi * (180.0 / PI))
+}
+
+thread_local! {
+    // OGR transforms are neither Send nor Sync and cost ~1 ms to build: keep one per CRS
+    // pair per thread (bounded by the number of CRSs a process meets).
+    static TRANSFORMS: RefCell<HashMap<(String, String), CoordTransform>> = RefCell::new(HashMap::new());
+}
+
+/// Transforms points in place from `src` to `dst` (x/y in traditional GIS order).
+/// Points that cannot be transformed become infinities.
+pub fn transform(src: &Crs, dst: &Crs, xs: &mut [f64], ys: &mut [f64]) -> Result<()> {
+    match (src, dst) {
+        (a, b) if a == b => Ok(()),
+        (Crs::Wgs84, Crs::WebMercator) => {
+            for (x, y) in xs.iter_mut().zip(ys.iter_mut()) {
+                (*x, *y) = lonlat_to_webmercator(*x, *y);
+            }
+            Ok(())
+        }
+        (Crs::WebMercator, Crs::Wgs84) => {
+            for (x, y) in xs.iter_mut().zip(ys.iter_mut()) {
+                (*x, *y) = webmercator_to_lonlat(*x, *y);
+            }
+            Ok(())
+        }
+        _ => {
+            let key = (src.gdal_definition(), dst.gdal_definition());
+            TRANSFORMS.with(|cell| {
+                let mut map = cell.borrow_mut();
+                if !map.contains_key(&key) {
+                    let s = spatial_ref(&key.0)?;
+                    let d = spatial_ref(&key.1)?;
+                    let t = CoordTransform::new(&s, &d)
+                        .map_err(|e| Error::InvalidInput(format!("cannot transform {} to {}: {e}", key.0, key.1)))?;
+                    map.insert(key.clone(), t);
+                }
+                let t = &map[&key];
+                let mut zs = vec![0.0; xs.len()];
+                // Failed points: GDAL leaves them as HUGE_VAL / reports an error; mark them infinite.
+                if t.transform_coords(xs, ys, &mut zs).is_err() {
+                    for (x, y) in xs.iter_mut().zip(ys.iter_mut()) {
+                        let (mut px, mut py, mut pz) = ([*x], [*y], [0.0]);
+                        if t.transform_coords(&mut px, &mut py, &mut pz).is_ok() {
+                            (*x, *y) = (px[0], py[0]);
+                        } else {
+                            (*x, *y) = (f64::INFINITY, f64::INFINITY);
+                        }
+                    }
+                }
+                Ok(())
+            })
+        }
+    }
+}
+
+/// Transforms one point.
+pub fn transform_point(src: &Crs, dst: &Crs, x: f64, y: f64) -> Result<(f64, f64)> {
+    let (mut xs, mut ys) = ([x], [y]);
+    transform(src, dst, &mut xs, &mut ys)?;
+    Ok((xs[0], ys[0]))
+}
+
+/// Transforms a bbox, densifying each edge with `densify` extra points (as
+/// `pyproj.Transformer.transform_bounds(..., densify_pts=21)`), and returns the
+/// min/max of the finite results.
+pub fn transform_bounds(src: &Crs, dst: &Crs, bbox: [f64; 4], densify: usize) -> Result<[f64; 4]> {
+    if src == dst {
+        return Ok(bbox);
+    }
+    let [l, b, r, t] = bbox;
+    let n = densify + 1;
+    let mut xs = Vec::with_capacity(4 * n);
+    let mut ys = Vec::with_capacity(4 * n);
+    for i in 0..n {
+        let f = i as f64 / n as f64;
+        // bottom, right, top, left edges, walking around the box
+        xs.extend([l + (r - l) * f, r, r - (r - l) * f, l]);
+        ys.extend([b, b + (t - b) * f, t, t - (t - b) * f]);
+    }
+    transform(src, dst, &mut xs, &mut ys)?;
+    let mut out = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    for (x, y) in xs.iter().zip(ys.iter()) {
+        if x.is_finite() && y.is_finite() {
+            out = [out[0].min(*x), out[1].min(*y), out[2].max(*x), out[3].max(*y)];
+        }
+    }
+    if !out.iter().all(|v| v.is_finite()) {
+        return Err(Error::InvalidInput(format!("bbox {bbox:?} cannot be transformed from {} to {}", src.uri(), dst.uri())));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webmercator_round_trip_and_extent() {
+        let (x, y) = lonlat_to_webmercator(180.0, 85.0511287798066);
+        assert!((x - 20037508.342789244).abs() < 1e-6);
+        assert!((y - 20037508.342789244).abs() < 1e-3);
+        let (lon, lat) = webmercator_to_lonlat(-20037508.342789244, 20037508.342789244);
+        assert_eq!(lon, -180.0);
+        assert!((lat - 85.0511287798066).abs() < 1e-12);
+        // wraps like PROJ
+        let (x, _) = lonlat_to_webmercator(180.5, 0.0);
+        assert!(x < 0.0);
+    }
+
+    #[test]
+    fn gdal_path_matches_closed_form() {
+        let other = Crs::Other("EPSG:3395".into());
+        let (x, y) = transform_point(&Crs::Wgs84, &other, 10.0, 45.0).unwrap();
+        assert!((x - 1113194.9079327357).abs() < 1e-3, "{x}");
+        assert!(y > 5_000_000.0 && y < 6_000_000.0);
+        assert_eq!(Crs::parse("urn:ogc:def:crs:EPSG::3857").unwrap(), Crs::WebMercator);
+        assert!(Crs::parse("not a crs").is_err());
+    }
+}

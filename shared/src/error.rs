@@ -1,0 +1,154 @@
+//! The crate's one error type, mapped once to HTTP status codes and CLI exit codes.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Every failure the `mosaic` crate can report, grouped by what a caller can do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A MosaicJSON document (or one of its fields) is invalid.
+    #[error("invalid MosaicJSON{}: {reason}", field.as_deref().map(|f| format!(" field `{f}`")).unwrap_or_default())]
+    InvalidMosaic {
+        /// The offending top-level field, when one can be named.
+        field: Option<String>,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A TileMatrixSet is unknown, malformed or cannot index quadkeys.
+    #[error("TileMatrixSet error: {0}")]
+    Tms(String),
+    /// A request argument is out of range or malformed (zoom, bbox, option value, feature).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The mosaic URI cannot be parsed.
+    #[error("invalid mosaic URI `{uri}`: {reason}")]
+    InvalidUri {
+        /// The URI as given.
+        uri: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// The URI scheme is not one of the schemes this crate knows.
+    #[error("'{scheme}' is not supported: use a path, file://, s3://, gs://, az://, dynamodb://, sqlite:///, http(s)://, stac+http(s):// or :memory:")]
+    UnknownScheme {
+        /// The scheme found in the URI.
+        scheme: String,
+    },
+    /// The scheme is known but its backend is not built into this release.
+    #[error("the `{scheme}` backend is not available in this build yet")]
+    Unsupported {
+        /// The scheme that was asked for.
+        scheme: String,
+    },
+    /// The backend can only be read.
+    #[error("the `{scheme}` backend is read-only")]
+    ReadOnly {
+        /// The read-only scheme.
+        scheme: String,
+    },
+    /// The mosaic does not exist.
+    #[error("mosaic not found: {uri}")]
+    NotFound {
+        /// Where it was looked for.
+        uri: String,
+    },
+    /// The mosaic exists and the write did not ask to overwrite it.
+    #[error("mosaic already exists: {uri} (overwrite it explicitly)")]
+    AlreadyExists {
+        /// The existing mosaic.
+        uri: String,
+    },
+    /// Credentials are missing or refused by the store.
+    #[error("not authorized to access {uri}: {reason}")]
+    Auth {
+        /// The URI being accessed.
+        uri: String,
+        /// The store's answer.
+        reason: String,
+    },
+    /// The store failed for another reason.
+    #[error("storage error for {uri}: {reason}")]
+    Storage {
+        /// The URI being accessed.
+        uri: String,
+        /// The store's answer.
+        reason: String,
+    },
+    /// A local file could not be read or written.
+    #[error("I/O error on {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A dataset (COG) could not be opened or read.
+    #[error("cannot read dataset {path}: {reason}")]
+    Dataset {
+        /// The asset path or URL.
+        path: String,
+        /// GDAL's message.
+        reason: String,
+    },
+    /// Datasets given to one mosaic have different data types.
+    #[error("datasets have multiple data types: {}", .0.join(", "))]
+    MultipleDataTypes(Vec<String>),
+    /// A look-up found no asset.
+    #[error("no assets found for {0}")]
+    NoAssets(String),
+}
+
+impl Error {
+    /// The HTTP status code a tile API answers for this error.
+    ///
+    /// ```
+    /// assert_eq!(mosaic::Error::NoAssets("tile 1-2-3".into()).http_status(), 204);
+    /// ```
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Error::NoAssets(_) => 204,
+            Error::InvalidMosaic { .. }
+            | Error::Tms(_)
+            | Error::InvalidInput(_)
+            | Error::InvalidUri { .. }
+            | Error::UnknownScheme { .. }
+            | Error::MultipleDataTypes(_) => 400,
+            Error::Auth { .. } => 403,
+            Error::NotFound { .. } => 404,
+            Error::ReadOnly { .. } => 405,
+            Error::AlreadyExists { .. } => 409,
+            Error::Unsupported { .. } => 501,
+            Error::Storage { .. } | Error::Io { .. } | Error::Dataset { .. } => 424,
+        }
+    }
+
+    /// The process exit code the `mosaic` CLI uses for this error (sysexits-style, never 0).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::InvalidInput(_)
+            | Error::InvalidUri { .. }
+            | Error::UnknownScheme { .. }
+            | Error::Tms(_) => 64, // EX_USAGE
+            Error::InvalidMosaic { .. } | Error::MultipleDataTypes(_) => 65, // EX_DATAERR
+            Error::NotFound { .. } => 66,                                    // EX_NOINPUT
+            Error::NoAssets(_) => 3,
+            Error::Unsupported { .. } | Error::ReadOnly { .. } => 69, // EX_UNAVAILABLE
+            Error::AlreadyExists { .. } => 73,                        // EX_CANTCREAT
+            Error::Io { .. } => 74,                                   // EX_IOERR
+            Error::Auth { .. } => 77,                                 // EX_NOPERM
+            Error::Storage { .. } | Error::Dataset { .. } => 75,      // EX_TEMPFAIL
+        }
+    }
+
+    pub(crate) fn invalid_field(field: &str, reason: impl Into<String>) -> Self {
+        Error::InvalidMosaic { field: Some(field.to_string()), reason: reason.into() }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+}

@@ -1,0 +1,268 @@
+//! Asset look-up: which assets cover a tile, a point or a bbox.
+//!
+//! A look-up is first *planned* into quadkey queries at the mosaic's `quadkey_zoom`
+//! ([`plan_tile`], [`plan_point`], [`plan_bbox`]) and then answered by a store. A tile
+//! above `quadkey_zoom` maps to its ancestor's key; a tile below it is a **prefix range**
+//! over the sorted keys (one binary search, never the 4^(qz−z) children cogeo-mosaic#236
+//! enumerates), which yields the children in the same lexicographic order cogeo-mosaic uses.
+//! [`TileIndex`] answers queries for a document held in memory; database backends answer
+//! them with their own range queries.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::crs::{self, Crs};
+use crate::mosaicjson::MosaicJson;
+use crate::tms::{Tile, TileMatrixSet};
+use crate::{Error, Result};
+
+/// One quadkey query at the mosaic's `quadkey_zoom`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum QuadkeyQuery {
+    /// The assets of exactly this quadkey.
+    Exact(String),
+    /// The assets of every quadkey starting with this prefix, in lexicographic key order.
+    Prefix(String),
+}
+
+/// Options of a look-up, as cogeo-mosaic's backends take them.
+#[derive(Debug, Clone, Default)]
+pub struct LookupOptions {
+    /// Reverse each per-tile asset list (cogeo-mosaic's `reverse=True`).
+    pub reverse: bool,
+    /// The TMS the request's tile indices refer to (default: the mosaic's TMS).
+    pub tms: Option<TileMatrixSet>,
+    /// CRS of point/bbox coordinates (default: the read TMS's geographic CRS).
+    pub coord_crs: Option<Crs>,
+}
+
+/// A look-up request.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Lookup {
+    /// Assets of a tile (of `LookupOptions::tms`).
+    Tile(Tile),
+    /// Assets at a point.
+    Point {
+        /// x / longitude.
+        lon: f64,
+        /// y / latitude.
+        lat: f64,
+    },
+    /// Assets intersecting a bbox `[xmin, ymin, xmax, ymax]` (`xmin > xmax` yields nothing).
+    Bbox([f64; 4]),
+}
+
+/// The query for one tile of the mosaic's own TMS.
+pub fn plan_tile(tms: &TileMatrixSet, quadkey_zoom: u8, tile: Tile) -> QuadkeyQuery {
+    if tile.z >= quadkey_zoom {
+        QuadkeyQuery::Exact(tms.quadkey(tile.ancestor(quadkey_zoom)))
+    } else {
+        QuadkeyQuery::Prefix(tms.quadkey(tile))
+    }
+}
+
+/// The quadkey-zoom tile of a point given in `coord_crs`.
+pub fn plan_point(tms: &TileMatrixSet, quadkey_zoom: u8, lon: f64, lat: f64, coord_crs: &Crs) -> Result<Tile> {
+    let geo = tms.geographic_crs();
+    let (lon, lat) = if coord_crs != geo { crs::transform_point(coord_crs, geo, lon, lat)? } else { (lon, lat) };
+    Ok(tms.tile(lon, lat, quadkey_zoom))
+}
+
+/// The quadkey-zoom tiles of a bbox given in `coord_crs`, x outer and y inner (cogeo-mosaic's order).
+pub fn plan_bbox(tms: &TileMatrixSet, quadkey_zoom: u8, bbox: [f64; 4], coord_crs: &Crs) -> Result<Vec<Tile>> {
+    if bbox.iter().any(|v| v.is_nan()) {
+        return Err(Error::InvalidInput(format!("bbox {bbox:?} has NaN values")));
+    }
+    let geo = tms.geographic_crs();
+    let [xmin, ymin, xmax, ymax] =
+        if coord_crs != geo { crs::transform_bounds(coord_crs, geo, bbox, 21)? } else { bbox };
+    let tl = tms.tile(xmin, ymax, quadkey_zoom);
+    let br = tms.tile(xmax, ymin, quadkey_zoom);
+    let mut tiles = Vec::new();
+    for x in tl.x..=br.x {
+        for y in tl.y..=br.y {
+            tiles.push(Tile::new(x, y, quadkey_zoom));
+        }
+    }
+    if tl.x > br.x || tl.y > br.y {
+        tiles.clear();
+    }
+    Ok(tiles)
+}
+
+/// Plans any look-up into per-tile query groups. Each inner `Vec` is one `get_assets` call of
+/// cogeo-mosaic (de-duplicated and reversed on its own); the groups are then concatenated and
+/// de-duplicated again.
+pub fn plan(doc: &MosaicJson, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<QuadkeyQuery>> {
+    let mosaic_tms = doc.tms();
+    let qz = doc.effective_quadkey_zoom();
+    let read_tms = opts.tms.clone().unwrap_or_else(|| mosaic_tms.clone());
+    let default_crs = read_tms.geographic_crs().clone();
+    let coord_crs = opts.coord_crs.as_ref().unwrap_or(&default_crs);
+    match *lookup {
+        Lookup::Tile(tile) => {
+            if read_tms == mosaic_tms {
+                return Ok(vec![plan_tile(&mosaic_tms, qz, tile)]);
+            }
+            // Different grids: go through the tile's geographic bounds, as cogeo-mosaic does.
+            let max = read_tms.matrix(tile.z);
+            if tile.x >= max.matrix_width || tile.y >= max.matrix_height {
+                return Err(Error::InvalidInput(format!("tile {tile} is outside the {} grid", read_tms.id())));
+            }
+            let b = read_tms.bounds(tile);
+            let tiles = plan_bbox(&mosaic_tms, qz, b, read_tms.geographic_crs())?;
+            Ok(tiles.into_iter().map(|t| plan_tile(&mosaic_tms, qz, t)).collect())
+        }
+        Lookup::Point { lon, lat } => {
+            if !lon.is_finite() || !lat.is_finite() {
+                return Err(Error::InvalidInput(format!("point ({lon}, {lat}) is not finite")));
+            }
+            let t = plan_point(&mosaic_tms, qz, lon, lat, coord_crs)?;
+            Ok(vec![plan_tile(&mosaic_tms, qz, t)])
+        }
+        Lookup::Bbox(b) => {
+            let tiles = plan_bbox(&mosaic_tms, qz, b, coord_crs)?;
+            Ok(tiles.into_iter().map(|t| plan_tile(&mosaic_tms, qz, t)).collect())
+        }
+    }
+}
+
+/// Combines per-query asset lists the way cogeo-mosaic does: each list de-duplicated
+/// (first occurrence kept), prefixed with `asset_prefix`, reversed on request; then all
+/// lists concatenated and de-duplicated again.
+pub fn combine(groups: Vec<Vec<String>>, asset_prefix: Option<&str>, reverse: bool) -> Vec<String> {
+    let single = groups.len() == 1;
+    let mut out = Vec::new();
+    let mut seen_all: HashSet<String> = HashSet::new();
+    for group in groups {
+        let mut seen = HashSet::with_capacity(group.len());
+        let mut list: Vec<String> = group.into_iter().filter(|a| seen.insert(a.clone())).collect();
+        if let Some(p) = asset_prefix.filter(|p| !p.is_empty()) {
+            for a in &mut list {
+                a.insert_str(0, p);
+            }
+        }
+        if reverse {
+            list.reverse();
+        }
+        if single {
+            return list;
+        }
+        out.extend(list.into_iter().filter(|a| seen_all.insert(a.clone())));
+    }
+    out
+}
+
+/// An in-memory quadkey index over a MosaicJSON document.
+#[derive(Debug, Clone)]
+pub struct TileIndex {
+    doc: Arc<MosaicJson>,
+    /// Positions in `doc.tiles`, sorted by quadkey: prefix queries are binary searches.
+    sorted: Arc<Vec<usize>>,
+}
+
+impl TileIndex {
+    /// Indexes a document.
+    pub fn new(doc: impl Into<Arc<MosaicJson>>) -> Result<TileIndex> {
+        let doc = doc.into();
+        doc.tms().ensure_quadtree()?;
+        let keys: Vec<&str> = doc.tiles.keys().map(String::as_str).collect();
+        let mut sorted: Vec<usize> = (0..keys.len()).collect();
+        sorted.sort_unstable_by(|a, b| keys[*a].cmp(keys[*b]));
+        Ok(TileIndex { doc, sorted: Arc::new(sorted) })
+    }
+
+    /// The indexed document.
+    pub fn document(&self) -> &Arc<MosaicJson> {
+        &self.doc
+    }
+
+    /// Raw assets (no prefix, no de-duplication) of one query.
+    pub fn query(&self, q: &QuadkeyQuery) -> Vec<String> {
+        match q {
+            QuadkeyQuery::Exact(qk) => self.doc.tiles.get(qk).cloned().unwrap_or_default(),
+            QuadkeyQuery::Prefix(prefix) => {
+                let qz = usize::from(self.doc.effective_quadkey_zoom());
+                let key = |i: usize| self.doc.tiles.get_index(i).map(|(k, _)| k.as_str()).unwrap_or("");
+                let start = self.sorted.partition_point(|&i| key(i) < prefix.as_str());
+                let mut out = Vec::new();
+                for &i in &self.sorted[start..] {
+                    let Some((k, assets)) = self.doc.tiles.get_index(i) else { break };
+                    if !k.starts_with(prefix.as_str()) {
+                        break;
+                    }
+                    // Keys of another length are not quadkeys of this mosaic's level.
+                    if k.len() == qz {
+                        out.extend(assets.iter().cloned());
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// Answers a look-up.
+    pub fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
+        let groups = plan(&self.doc, lookup, opts)?.iter().map(|q| self.query(q)).collect();
+        Ok(combine(groups, self.doc.asset_prefix.as_deref(), opts.reverse))
+    }
+
+    /// Assets of a tile of the mosaic's TMS.
+    pub fn assets_for_tile(&self, x: u64, y: u64, z: u8) -> Result<Vec<String>> {
+        self.lookup(&Lookup::Tile(Tile::new(x, y, z)), &LookupOptions::default())
+    }
+
+    /// Assets at a point of the mosaic TMS's geographic CRS.
+    pub fn assets_for_point(&self, lon: f64, lat: f64) -> Result<Vec<String>> {
+        self.lookup(&Lookup::Point { lon, lat }, &LookupOptions::default())
+    }
+
+    /// Assets intersecting a bbox of the mosaic TMS's geographic CRS.
+    pub fn assets_for_bbox(&self, bbox: [f64; 4]) -> Result<Vec<String>> {
+        self.lookup(&Lookup::Bbox(bbox), &LookupOptions::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc() -> MosaicJson {
+        let mut d = MosaicJson::new(1, 4);
+        d.quadkey_zoom = Some(3);
+        for (k, v) in [("000", vec!["a", "b"]), ("001", vec!["b", "c"]), ("012", vec!["d"]), ("300", vec!["e"])] {
+            d.tiles.insert(k.into(), v.into_iter().map(String::from).collect());
+        }
+        d
+    }
+
+    #[test]
+    fn below_at_and_above_quadkey_zoom() {
+        let idx = TileIndex::new(doc()).unwrap();
+        assert_eq!(idx.assets_for_tile(0, 0, 0).unwrap(), ["a", "b", "c", "d", "e"]);
+        assert_eq!(idx.assets_for_tile(0, 0, 1).unwrap(), ["a", "b", "c", "d"]);
+        assert_eq!(idx.assets_for_tile(0, 0, 2).unwrap(), ["a", "b", "c"]);
+        assert_eq!(idx.assets_for_tile(1, 0, 3).unwrap(), ["b", "c"]);
+        assert_eq!(idx.assets_for_tile(3, 1, 5).unwrap(), ["b", "c"]);
+        assert!(idx.assets_for_tile(7, 0, 3).unwrap().is_empty());
+        let rev = idx
+            .lookup(&Lookup::Tile(Tile::new(0, 0, 1)), &LookupOptions { reverse: true, ..Default::default() })
+            .unwrap();
+        assert_eq!(rev, ["d", "c", "b", "a"]);
+    }
+
+    #[test]
+    fn prefix_is_applied_on_read() {
+        let mut d = doc();
+        d.asset_prefix = Some("s3://b/".into());
+        let idx = TileIndex::new(d).unwrap();
+        assert_eq!(idx.assets_for_tile(0, 0, 3).unwrap(), ["s3://b/a", "s3://b/b"]);
+    }
+
+    #[test]
+    fn inverted_bbox_is_empty() {
+        let idx = TileIndex::new(doc()).unwrap();
+        assert!(idx.assets_for_bbox([10.0, 0.0, -10.0, 5.0]).unwrap().is_empty());
+        assert!(idx.assets_for_bbox([f64::NAN, 0.0, 1.0, 1.0]).is_err());
+    }
+}
