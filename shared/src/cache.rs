@@ -1,1 +1,189 @@
+//! The process-wide, bounded, TTL'd cache of opened mosaics (moka), configured with
+//! cogeo-mosaic's variables: `COGEO_MOSAIC_CACHE_TTL` (seconds, default 300),
+//! `COGEO_MOSAIC_CACHE_MAXSIZE` (entries, default 512) and `COGEO_MOSAIC_CACHE_DISABLE`
+//! (a real boolean: `false`/`0`/`no` keep the cache on, unlike upstream).
+//!
+//! A cached mosaic is re-read after the TTL: changes made by other processes are seen
+//! within at most that delay.
 
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use crate::Result;
+use crate::backend::{self, MosaicRead};
+
+/// Cache settings.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CacheSettings {
+    /// Entry lifetime.
+    pub ttl: Duration,
+    /// Maximum number of entries.
+    pub max_size: u64,
+    /// Caching off.
+    pub disabled: bool,
+}
+
+/// Parses a boolean as pydantic does (`1/true/yes/on/t/y`, `0/false/no/off/f/n`, any case).
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "t" | "y" => Some(true),
+        "0" | "false" | "no" | "off" | "f" | "n" | "" => Some(false),
+        _ => None,
+    }
+}
+
+impl CacheSettings {
+    /// Reads the settings from the environment; unparsable values keep the defaults (with a warning).
+    pub fn from_env() -> CacheSettings {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads the settings through `get` (testable without touching the process environment).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> CacheSettings {
+        let mut s = CacheSettings {
+            ttl: Duration::from_secs(300),
+            max_size: 512,
+            disabled: false,
+        };
+        if let Some(v) = get("COGEO_MOSAIC_CACHE_TTL") {
+            match v.trim().parse::<u64>() {
+                Ok(t) => s.ttl = Duration::from_secs(t),
+                Err(_) => tracing::warn!(
+                    "COGEO_MOSAIC_CACHE_TTL={v:?} is not a number of seconds; using 300"
+                ),
+            }
+        }
+        if let Some(v) = get("COGEO_MOSAIC_CACHE_MAXSIZE") {
+            match v.trim().parse::<u64>() {
+                Ok(m) => s.max_size = m,
+                Err(_) => {
+                    tracing::warn!("COGEO_MOSAIC_CACHE_MAXSIZE={v:?} is not a number; using 512")
+                }
+            }
+        }
+        if let Some(v) = get("COGEO_MOSAIC_CACHE_DISABLE") {
+            match parse_bool(&v) {
+                Some(b) => s.disabled = b,
+                None => tracing::warn!(
+                    "COGEO_MOSAIC_CACHE_DISABLE={v:?} is not a boolean; cache stays on"
+                ),
+            }
+        }
+        if s.ttl.is_zero() || s.max_size == 0 {
+            s.disabled = true;
+        }
+        s
+    }
+}
+
+/// A cache of opened mosaics keyed by URI.
+#[derive(Debug, Clone)]
+pub struct MosaicCache {
+    settings: CacheSettings,
+    mosaics: Cache<String, Arc<dyn MosaicRead>>,
+}
+
+impl MosaicCache {
+    /// A cache with the given settings.
+    pub fn new(settings: CacheSettings) -> MosaicCache {
+        let mosaics = Cache::builder()
+            .max_capacity(settings.max_size)
+            .time_to_live(settings.ttl)
+            .build();
+        MosaicCache { settings, mosaics }
+    }
+
+    /// The process-wide cache, configured from the environment on first use.
+    pub fn global() -> &'static MosaicCache {
+        static CACHE: OnceLock<MosaicCache> = OnceLock::new();
+        CACHE.get_or_init(|| MosaicCache::new(CacheSettings::from_env()))
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> CacheSettings {
+        self.settings
+    }
+
+    /// Opens `uri`, reusing a cached copy younger than the TTL. Errors are not cached.
+    pub async fn open(&self, uri: &str) -> Result<Arc<dyn MosaicRead>> {
+        if self.settings.disabled {
+            return backend::open(uri).await;
+        }
+        self.mosaics
+            .try_get_with(uri.to_string(), backend::open(uri))
+            .await
+            .map_err(|e| {
+                Arc::try_unwrap(e)
+                    .unwrap_or_else(|shared| crate::Error::InvalidInput(shared.to_string()))
+            })
+    }
+
+    /// Forgets a cached mosaic (after writing it, for instance).
+    pub async fn invalidate(&self, uri: &str) {
+        self.mosaics.invalidate(uri).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(pairs: &[(&str, &str)]) -> CacheSettings {
+        CacheSettings::from_lookup(|k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn env_parsing_is_boolean() {
+        assert!(!settings(&[]).disabled);
+        assert!(!settings(&[("COGEO_MOSAIC_CACHE_DISABLE", "false")]).disabled);
+        assert!(!settings(&[("COGEO_MOSAIC_CACHE_DISABLE", "0")]).disabled);
+        assert!(settings(&[("COGEO_MOSAIC_CACHE_DISABLE", "TRUE")]).disabled);
+        assert!(!settings(&[("COGEO_MOSAIC_CACHE_DISABLE", "maybe")]).disabled);
+        let s = settings(&[
+            ("COGEO_MOSAIC_CACHE_TTL", "5"),
+            ("COGEO_MOSAIC_CACHE_MAXSIZE", "7"),
+        ]);
+        assert_eq!((s.ttl, s.max_size), (Duration::from_secs(5), 7));
+        assert!(settings(&[("COGEO_MOSAIC_CACHE_TTL", "0")]).disabled);
+    }
+
+    #[tokio::test]
+    async fn cached_until_invalidated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        std::fs::write(
+            &path,
+            br#"{"mosaicjson":"0.0.3","minzoom":1,"maxzoom":2,"tiles":{"0":["a"]}}"#,
+        )
+        .unwrap();
+        let uri = path.to_str().unwrap();
+        let cache = MosaicCache::new(settings(&[]));
+        let a = cache.open(uri).await.unwrap();
+        std::fs::write(
+            &path,
+            br#"{"mosaicjson":"0.0.3","minzoom":1,"maxzoom":2,"tiles":{"0":["b"]}}"#,
+        )
+        .unwrap();
+        let b = cache.open(uri).await.unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        cache.invalidate(uri).await;
+        let c = cache.open(uri).await.unwrap();
+        assert_eq!(c.document().tiles["0"], ["b"]);
+        let off = MosaicCache::new(settings(&[("COGEO_MOSAIC_CACHE_DISABLE", "yes")]));
+        assert!(!Arc::ptr_eq(
+            &off.open(uri).await.unwrap(),
+            &off.open(uri).await.unwrap()
+        ));
+        assert!(matches!(
+            cache.open("/no/such.json").await,
+            Err(crate::Error::NotFound { .. })
+        ));
+    }
+}

@@ -40,27 +40,46 @@ impl Footprint {
     /// A rectangular footprint `[west, south, east, north]`, ring ordered as cogeo-mosaic's
     /// `get_footprints` writes it.
     pub fn from_bbox(asset: impl Into<String>, b: [f64; 4]) -> Footprint {
-        let ring = vec![[b[0], b[3]], [b[0], b[1]], [b[2], b[1]], [b[2], b[3]], [b[0], b[3]]];
-        Footprint { asset: asset.into(), polygons: vec![vec![ring]] }
+        let ring = vec![
+            [b[0], b[3]],
+            [b[0], b[1]],
+            [b[2], b[1]],
+            [b[2], b[3]],
+            [b[0], b[3]],
+        ];
+        Footprint {
+            asset: asset.into(),
+            polygons: vec![vec![ring]],
+        }
     }
 
     /// A footprint from a GeoJSON Feature, the asset read from `properties[property]`.
     pub fn from_feature(feature: &Value, property: &str) -> Result<Footprint> {
-        let id = feature.get("id").map(|v| v.to_string()).unwrap_or_else(|| "(no id)".into());
+        let id = feature
+            .get("id")
+            .map(|v| v.to_string())
+            .unwrap_or_else(|| "(no id)".into());
         let asset = feature
             .get("properties")
             .and_then(|p| p.get(property))
-            .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no property `{property}`")))?;
+            .ok_or_else(|| {
+                Error::InvalidInput(format!("feature {id} has no property `{property}`"))
+            })?;
         let asset = match asset {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
-            other => return Err(Error::InvalidInput(format!("feature {id}: property `{property}` is {other}, not a string"))),
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "feature {id}: property `{property}` is {other}, not a string"
+                )));
+            }
         };
         let geometry = feature
             .get("geometry")
             .filter(|g| !g.is_null())
             .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no geometry")))?;
-        let polygons = parse_geometry(geometry).map_err(|e| Error::InvalidInput(format!("feature {id}: {e}")))?;
+        let polygons = parse_geometry(geometry)
+            .map_err(|e| Error::InvalidInput(format!("feature {id}: {e}")))?;
         Ok(Footprint { asset, polygons })
     }
 
@@ -74,7 +93,10 @@ fn parse_ring(v: &Value) -> std::result::Result<Vec<[f64; 2]>, String> {
     let ring: Vec<[f64; 2]> = arr
         .iter()
         .map(|p| {
-            let p = p.as_array().filter(|p| p.len() >= 2).ok_or("position needs 2 numbers")?;
+            let p = p
+                .as_array()
+                .filter(|p| p.len() >= 2)
+                .ok_or("position needs 2 numbers")?;
             match (p[0].as_f64(), p[1].as_f64()) {
                 (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Ok([x, y]),
                 _ => Err("position has non-numeric coordinates"),
@@ -82,7 +104,10 @@ fn parse_ring(v: &Value) -> std::result::Result<Vec<[f64; 2]>, String> {
         })
         .collect::<std::result::Result<_, _>>()?;
     if ring.len() < 4 {
-        return Err(format!("a polygon ring needs at least 4 positions, got {}", ring.len()));
+        return Err(format!(
+            "a polygon ring needs at least 4 positions, got {}",
+            ring.len()
+        ));
     }
     Ok(ring)
 }
@@ -102,14 +127,20 @@ pub fn parse_geometry(g: &Value) -> std::result::Result<Vec<Rings>, String> {
     match kind {
         "Polygon" => Ok(vec![parse_polygon(coords)?]),
         "MultiPolygon" => {
-            let polys: Vec<Rings> =
-                coords.as_array().ok_or("coordinates are not an array")?.iter().map(parse_polygon).collect::<std::result::Result<_, _>>()?;
+            let polys: Vec<Rings> = coords
+                .as_array()
+                .ok_or("coordinates are not an array")?
+                .iter()
+                .map(parse_polygon)
+                .collect::<std::result::Result<_, _>>()?;
             if polys.is_empty() {
                 return Err("MultiPolygon has no polygon".into());
             }
             Ok(polys)
         }
-        other => Err(format!("geometry type `{other}` is not supported (Polygon or MultiPolygon)")),
+        other => Err(format!(
+            "geometry type `{other}` is not supported (Polygon or MultiPolygon)"
+        )),
     }
 }
 
@@ -125,7 +156,10 @@ pub fn read_features(bytes: &[u8]) -> Result<Vec<Value>> {
     } else {
         bytes
     };
-    let cleaned: Vec<u8> = bytes.iter().map(|&b| if b == 0x1e { b' ' } else { b }).collect();
+    let cleaned: Vec<u8> = bytes
+        .iter()
+        .map(|&b| if b == 0x1e { b' ' } else { b })
+        .collect();
     let mut out = Vec::new();
     for item in serde_json::Deserializer::from_slice(&cleaned).into_iter::<Value>() {
         let item = item.map_err(|e| Error::InvalidInput(format!("GeoJSON: {e}")))?;
@@ -133,12 +167,20 @@ pub fn read_features(bytes: &[u8]) -> Result<Vec<Value>> {
             Some("FeatureCollection") => match item {
                 Value::Object(mut o) => match o.remove("features") {
                     Some(Value::Array(f)) => out.extend(f),
-                    _ => return Err(Error::InvalidInput("FeatureCollection has no `features` array".into())),
+                    _ => {
+                        return Err(Error::InvalidInput(
+                            "FeatureCollection has no `features` array".into(),
+                        ));
+                    }
                 },
                 _ => unreachable!(),
             },
             Some("Feature") => out.push(item),
-            other => return Err(Error::InvalidInput(format!("expected GeoJSON Features, found type {other:?}"))),
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "expected GeoJSON Features, found type {other:?}"
+                )));
+            }
         }
     }
     Ok(out)
@@ -211,11 +253,15 @@ impl CreateOptions {
 
     fn validate(&self) -> Result<()> {
         if self.minzoom > 30 || self.maxzoom > 30 || self.quadkey_zoom.is_some_and(|z| z > 30) {
-            return Err(Error::InvalidInput("zoom levels must be within 0..=30".into()));
+            return Err(Error::InvalidInput(
+                "zoom levels must be within 0..=30".into(),
+            ));
         }
         if let Some(c) = self.minimum_tile_cover {
             if !(0.0..=1.0).contains(&c) {
-                return Err(Error::InvalidInput("`minimum_tile_cover` HAS TO be between 0 and 1.".into()));
+                return Err(Error::InvalidInput(
+                    "`minimum_tile_cover` HAS TO be between 0 and 1.".into(),
+                ));
             }
         }
         Ok(())
@@ -235,13 +281,33 @@ impl RTreeObject for Part {
 }
 
 fn ring_bbox(ring: &[[f64; 2]]) -> [f64; 4] {
-    ring.iter().fold([f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY], |b, p| {
-        [b[0].min(p[0]), b[1].min(p[1]), b[2].max(p[0]), b[3].max(p[1])]
-    })
+    ring.iter().fold(
+        [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ],
+        |b, p| {
+            [
+                b[0].min(p[0]),
+                b[1].min(p[1]),
+                b[2].max(p[0]),
+                b[3].max(p[1]),
+            ]
+        },
+    )
 }
 
 fn to_geo_polygon(ring: &[[f64; 2]]) -> Polygon<f64> {
-    Polygon::new(LineString::from(ring.iter().map(|p| Coord { x: p[0], y: p[1] }).collect::<Vec<_>>()), vec![])
+    Polygon::new(
+        LineString::from(
+            ring.iter()
+                .map(|p| Coord { x: p[0], y: p[1] })
+                .collect::<Vec<_>>(),
+        ),
+        vec![],
+    )
 }
 
 /// Area of `ring ∩ rect` (Sutherland–Hodgman against the convex rect, then shoelace).
@@ -251,11 +317,22 @@ fn clipped_area(ring: &[[f64; 2]], r: [f64; 4]) -> f64 {
         pts.pop();
     }
     // (axis, bound, keep-if-greater)
-    for (axis, bound, greater) in [(0, r[0], true), (0, r[2], false), (1, r[1], true), (1, r[3], false)] {
+    for (axis, bound, greater) in [
+        (0, r[0], true),
+        (0, r[2], false),
+        (1, r[1], true),
+        (1, r[3], false),
+    ] {
         if pts.is_empty() {
             return 0.0;
         }
-        let inside = |p: &[f64; 2]| if greater { p[axis] >= bound } else { p[axis] <= bound };
+        let inside = |p: &[f64; 2]| {
+            if greater {
+                p[axis] >= bound
+            } else {
+                p[axis] <= bound
+            }
+        };
         let mut out = Vec::with_capacity(pts.len() + 4);
         for i in 0..pts.len() {
             let cur = pts[i];
@@ -263,7 +340,10 @@ fn clipped_area(ring: &[[f64; 2]], r: [f64; 4]) -> f64 {
             let (ci, pi) = (inside(&cur), inside(&prev));
             if ci != pi {
                 let t = (bound - prev[axis]) / (cur[axis] - prev[axis]);
-                let mut p = [prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])];
+                let mut p = [
+                    prev[0] + t * (cur[0] - prev[0]),
+                    prev[1] + t * (cur[1] - prev[1]),
+                ];
                 p[axis] = bound;
                 out.push(p);
             }
@@ -302,7 +382,9 @@ fn coverage(fp: &Footprint, r: [f64; 4]) -> f64 {
     let mut area = 0.0;
     for ring in fp.exteriors() {
         let contains_tile = corners.iter().all(|c| point_in_ring(*c, ring))
-            && !ring.iter().any(|p| p[0] > r[0] && p[0] < r[2] && p[1] > r[1] && p[1] < r[3]);
+            && !ring
+                .iter()
+                .any(|p| p[0] > r[0] && p[0] < r[2] && p[1] > r[1] && p[1] < r[3]);
         if contains_tile {
             return 1.0;
         }
@@ -315,7 +397,12 @@ fn coverage(fp: &Footprint, r: [f64; 4]) -> f64 {
 /// footprints, in row-major order (supermorecado's `burn`).
 fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<Tile>> {
     const EPS: f64 = 1e-10;
-    let (mut minx, mut miny, mut maxx, mut maxy) = (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY);
+    let (mut minx, mut miny, mut maxx, mut maxy) = (
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    );
     for fp in footprints {
         for p in fp.polygons.iter().flatten().flatten() {
             minx = minx.min(p[0]);
@@ -325,8 +412,12 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
         }
     }
     let tb = tms.bbox();
-    let (minx, miny, maxx, maxy) =
-        ((minx + EPS).max(tb[0]), (miny + EPS).max(tb[1]), (maxx - EPS).min(tb[2]), (maxy - EPS).min(tb[3]));
+    let (minx, miny, maxx, maxy) = (
+        (minx + EPS).max(tb[0]),
+        (miny + EPS).max(tb[1]),
+        (maxx - EPS).min(tb[2]),
+        (maxy - EPS).min(tb[3]),
+    );
     let ul = tms.tile(minx, maxy, zoom);
     let lr = tms.tile(maxx, miny, zoom);
     let (x0, x1) = (ul.x.min(lr.x), ul.x.max(lr.x) + 1);
@@ -349,10 +440,14 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
     let xcell = (lrx - ulx) / nx as f64;
     let ycell = (uly - lry) / ny as f64;
 
-    let gdal_err = |e: gdal::errors::GdalError| Error::InvalidInput(format!("rasterising footprints: {e}"));
+    let gdal_err =
+        |e: gdal::errors::GdalError| Error::InvalidInput(format!("rasterising footprints: {e}"));
     let driver = DriverManager::get_driver_by_name("MEM").map_err(gdal_err)?;
-    let mut ds = driver.create_with_band_type::<u8, _>("", nx, ny, 1).map_err(gdal_err)?;
-    ds.set_geo_transform(&[ulx, xcell, 0.0, uly, 0.0, -ycell]).map_err(gdal_err)?;
+    let mut ds = driver
+        .create_with_band_type::<u8, _>("", nx, ny, 1)
+        .map_err(gdal_err)?;
+    ds.set_geo_transform(&[ulx, xcell, 0.0, uly, 0.0, -ycell])
+        .map_err(gdal_err)?;
     let mut geoms = Vec::with_capacity(footprints.len());
     let mut wkb = Vec::new();
     for fp in footprints {
@@ -361,7 +456,10 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
         geoms.push(Geometry::from_wkb(&wkb).map_err(gdal_err)?);
     }
     let burn_values = vec![255.0; geoms.len()];
-    let opts = RasterizeOptions { all_touched: true, ..Default::default() };
+    let opts = RasterizeOptions {
+        all_touched: true,
+        ..Default::default()
+    };
     rasterize(&mut ds, &[1], &geoms, &burn_values, Some(opts)).map_err(gdal_err)?;
     let band = ds.rasterband(1).map_err(gdal_err)?;
     let buf = band.read_band_as::<u8>().map_err(gdal_err)?;
@@ -406,26 +504,52 @@ impl MosaicJson {
     pub fn from_footprints(footprints: &[Footprint], opts: &CreateOptions) -> Result<MosaicJson> {
         opts.validate()?;
         if footprints.is_empty() {
-            return Err(Error::InvalidInput("no footprints to create a mosaic from".into()));
+            return Err(Error::InvalidInput(
+                "no footprints to create a mosaic from".into(),
+            ));
         }
-        let tms = opts.tilematrixset.clone().unwrap_or_else(TileMatrixSet::web_mercator);
+        let tms = opts
+            .tilematrixset
+            .clone()
+            .unwrap_or_else(TileMatrixSet::web_mercator);
         tms.ensure_quadtree()?;
         let qz = opts.quadkey_zoom.filter(|z| *z > 0).unwrap_or(opts.minzoom);
 
-        let mut bounds = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+        let mut bounds = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
         let mut parts = Vec::new();
         let mut shapes = Vec::new();
         for (i, fp) in footprints.iter().enumerate() {
             for ring in fp.exteriors() {
                 let b = ring_bbox(ring);
-                bounds = [bounds[0].min(b[0]), bounds[1].min(b[1]), bounds[2].max(b[2]), bounds[3].max(b[3])];
-                parts.push(Part { feature: i, bbox: b });
+                bounds = [
+                    bounds[0].min(b[0]),
+                    bounds[1].min(b[1]),
+                    bounds[2].max(b[2]),
+                    bounds[3].max(b[3]),
+                ];
+                parts.push(Part {
+                    feature: i,
+                    bbox: b,
+                });
                 shapes.push(to_geo_polygon(ring));
             }
         }
-        let part_shapes: Vec<(usize, Polygon<f64>)> = parts.iter().map(|p| p.feature).zip(shapes).collect();
+        let part_shapes: Vec<(usize, Polygon<f64>)> =
+            parts.iter().map(|p| p.feature).zip(shapes).collect();
         let tree = RTree::bulk_load(
-            parts.into_iter().enumerate().map(|(i, p)| PartRef { idx: i, bbox: p.bbox }).collect::<Vec<_>>(),
+            parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| PartRef {
+                    idx: i,
+                    bbox: p.bbox,
+                })
+                .collect::<Vec<_>>(),
         );
 
         let candidates = burn(footprints, &tms, qz)?;
@@ -524,11 +648,17 @@ impl MosaicJson {
             self.bounds[3].max(b[3]),
         ];
         if self.mosaicjson != MOSAICJSON_VERSION {
-            tracing::warn!("updating mosaicjson {} to {MOSAICJSON_VERSION}", self.mosaicjson);
+            tracing::warn!(
+                "updating mosaicjson {} to {MOSAICJSON_VERSION}",
+                self.mosaicjson
+            );
             self.mosaicjson = MOSAICJSON_VERSION.into();
         }
         self.increase_version()?;
-        self.center = Some(Center { zoom: self.minzoom, ..self.default_center() });
+        self.center = Some(Center {
+            zoom: self.minzoom,
+            ..self.default_center()
+        });
         Ok(())
     }
 }
@@ -573,12 +703,22 @@ impl RTreeObject for PartRef {
 }
 
 /// cogeo-mosaic's `default_filter`, with the coverage computed on the mosaic TMS's tile.
-fn filter_assets(footprints: &[Footprint], hits: &[usize], tile: [f64; 4], opts: &CreateOptions) -> Vec<usize> {
+fn filter_assets(
+    footprints: &[Footprint],
+    hits: &[usize],
+    tile: [f64; 4],
+    opts: &CreateOptions,
+) -> Vec<usize> {
     let min_cover = opts.minimum_tile_cover.filter(|c| *c > 0.0);
     let mut selected: Vec<usize> = if min_cover.is_some() || opts.tile_cover_sort {
-        let covers: Vec<f64> = hits.iter().map(|&i| coverage(&footprints[i], tile)).collect();
+        let covers: Vec<f64> = hits
+            .iter()
+            .map(|&i| coverage(&footprints[i], tile))
+            .collect();
         // Positions (into `hits`) that pass the coverage filter, strictly above it.
-        let kept: Vec<usize> = (0..hits.len()).filter(|&k| min_cover.is_none_or(|c| covers[k] > c)).collect();
+        let kept: Vec<usize> = (0..hits.len())
+            .filter(|&k| min_cover.is_none_or(|c| covers[k] > c))
+            .collect();
         let mut ranked: Vec<(f64, usize)> = if opts.cover_sort_aligned {
             kept.iter().map(|&k| (covers[k], k)).collect()
         } else {
@@ -611,7 +751,10 @@ fn strip_prefix(asset: &str, prefix: Option<&str>) -> String {
 /// Unique assets in first-seen order (used by callers that merge lists).
 pub fn unique(assets: impl IntoIterator<Item = String>) -> Vec<String> {
     let mut seen = HashSet::new();
-    assets.into_iter().filter(|a| seen.insert(a.clone())).collect()
+    assets
+        .into_iter()
+        .filter(|a| seen.insert(a.clone()))
+        .collect()
 }
 
 #[cfg(test)]
@@ -622,14 +765,20 @@ mod tests {
     fn clipped_area_of_half_covered_tile() {
         let ring = vec![[0.0, 0.0], [2.0, 0.0], [2.0, 2.0], [0.0, 2.0], [0.0, 0.0]];
         assert!((clipped_area(&ring, [1.0, 0.0, 3.0, 2.0]) - 2.0).abs() < 1e-12);
-        let fp = Footprint { asset: "a".into(), polygons: vec![vec![ring]] };
+        let fp = Footprint {
+            asset: "a".into(),
+            polygons: vec![vec![ring]],
+        };
         assert_eq!(coverage(&fp, [0.5, 0.5, 1.5, 1.5]), 1.0);
         assert!((coverage(&fp, [1.0, 0.0, 3.0, 2.0]) - 0.5).abs() < 1e-12);
     }
 
     #[test]
     fn prefix_is_stripped_literally() {
-        assert_eq!(strip_prefix("s3://b+c/(x)/a.tif", Some("s3://b+c/(x)/")), "a.tif");
+        assert_eq!(
+            strip_prefix("s3://b+c/(x)/a.tif", Some("s3://b+c/(x)/")),
+            "a.tif"
+        );
         assert_eq!(strip_prefix("other/a.tif", Some("s3://b/")), "other/a.tif");
     }
 
@@ -638,11 +787,17 @@ mod tests {
         let fp = [Footprint::from_bbox("a", [0.0, 0.0, 1.0, 1.0])];
         let mut o = CreateOptions::new(3, 5);
         o.minimum_tile_cover = Some(1.5);
-        assert!(matches!(MosaicJson::from_footprints(&fp, &o), Err(Error::InvalidInput(_))));
+        assert!(matches!(
+            MosaicJson::from_footprints(&fp, &o),
+            Err(Error::InvalidInput(_))
+        ));
         assert!(MosaicJson::from_footprints(&[], &CreateOptions::new(3, 5)).is_err());
         let mut o = CreateOptions::new(3, 5);
         o.tilematrixset = Some(TileMatrixSet::builtin("WorldCRS84Quad").unwrap());
-        assert!(matches!(MosaicJson::from_footprints(&fp, &o), Err(Error::Tms(_))));
+        assert!(matches!(
+            MosaicJson::from_footprints(&fp, &o),
+            Err(Error::Tms(_))
+        ));
     }
 
     #[test]
@@ -665,15 +820,30 @@ mod tests {
 
     #[test]
     fn update_merges_orders_and_bumps() {
-        let mut doc = MosaicJson::from_footprints(&[Footprint::from_bbox("a", [0.0, 0.0, 1.0, 1.0])], &CreateOptions::new(5, 8)).unwrap();
+        let mut doc = MosaicJson::from_footprints(
+            &[Footprint::from_bbox("a", [0.0, 0.0, 1.0, 1.0])],
+            &CreateOptions::new(5, 8),
+        )
+        .unwrap();
         doc.mosaicjson = "0.0.2".into();
-        doc.update(&[Footprint::from_bbox("b", [0.5, 0.5, 2.0, 2.0])], &UpdateOptions::default()).unwrap();
+        doc.update(
+            &[Footprint::from_bbox("b", [0.5, 0.5, 2.0, 2.0])],
+            &UpdateOptions::default(),
+        )
+        .unwrap();
         let first = doc.tiles.values().next().unwrap();
         assert_eq!(first, &vec!["b".to_string(), "a".to_string()]);
         assert_eq!(doc.version, "1.0.1");
         assert_eq!(doc.mosaicjson, "0.0.3");
         assert_eq!(doc.bounds, [0.0, 0.0, 2.0, 2.0]);
-        doc.update(&[Footprint::from_bbox("c", [0.0, 0.0, 1.0, 1.0])], &UpdateOptions { add_first: false, ..Default::default() }).unwrap();
+        doc.update(
+            &[Footprint::from_bbox("c", [0.0, 0.0, 1.0, 1.0])],
+            &UpdateOptions {
+                add_first: false,
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(doc.tiles.values().next().unwrap().last().unwrap(), "c");
     }
 }

@@ -80,8 +80,12 @@ impl Crs {
             Crs::Wgs84 | Crs::WebMercator => Ok(Crs::Wgs84),
             Crs::Other(def) => {
                 let srs = spatial_ref(def)?;
-                let geog = srs.geog_cs().map_err(|e| Error::InvalidInput(format!("CRS {def}: {e}")))?;
-                let wkt = geog.to_wkt().map_err(|e| Error::InvalidInput(format!("CRS {def}: {e}")))?;
+                let geog = srs
+                    .geog_cs()
+                    .map_err(|e| Error::InvalidInput(format!("CRS {def}: {e}")))?;
+                let wkt = geog
+                    .to_wkt()
+                    .map_err(|e| Error::InvalidInput(format!("CRS {def}: {e}")))?;
                 let code = geog.auth_code().ok();
                 let name = geog.auth_name().unwrap_or_default();
                 if name.eq_ignore_ascii_case("EPSG") && code == Some(4326) {
@@ -97,7 +101,11 @@ impl Crs {
 fn epsg_code(upper: &str) -> Option<u32> {
     let rest = upper
         .strip_prefix("EPSG:")
-        .or_else(|| upper.strip_prefix("URN:OGC:DEF:CRS:EPSG:").map(|r| r.rsplit(':').next().unwrap_or(r)))
+        .or_else(|| {
+            upper
+                .strip_prefix("URN:OGC:DEF:CRS:EPSG:")
+                .map(|r| r.rsplit(':').next().unwrap_or(r))
+        })
         .or_else(|| {
             upper
                 .strip_prefix("HTTP://WWW.OPENGIS.NET/DEF/CRS/EPSG/")
@@ -182,8 +190,9 @@ pub fn transform(src: &Crs, dst: &Crs, xs: &mut [f64], ys: &mut [f64]) -> Result
                 if !map.contains_key(&key) {
                     let s = spatial_ref(&key.0)?;
                     let d = spatial_ref(&key.1)?;
-                    let t = CoordTransform::new(&s, &d)
-                        .map_err(|e| Error::InvalidInput(format!("cannot transform {} to {}: {e}", key.0, key.1)))?;
+                    let t = CoordTransform::new(&s, &d).map_err(|e| {
+                        Error::InvalidInput(format!("cannot transform {} to {}: {e}", key.0, key.1))
+                    })?;
                     map.insert(key.clone(), t);
                 }
                 let t = &map[&key];
@@ -230,14 +239,28 @@ pub fn transform_bounds(src: &Crs, dst: &Crs, bbox: [f64; 4], densify: usize) ->
         ys.extend([b, b + (t - b) * f, t, t - (t - b) * f]);
     }
     transform(src, dst, &mut xs, &mut ys)?;
-    let mut out = [f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY];
+    let mut out = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
     for (x, y) in xs.iter().zip(ys.iter()) {
         if x.is_finite() && y.is_finite() {
-            out = [out[0].min(*x), out[1].min(*y), out[2].max(*x), out[3].max(*y)];
+            out = [
+                out[0].min(*x),
+                out[1].min(*y),
+                out[2].max(*x),
+                out[3].max(*y),
+            ];
         }
     }
     if !out.iter().all(|v| v.is_finite()) {
-        return Err(Error::InvalidInput(format!("bbox {bbox:?} cannot be transformed from {} to {}", src.uri(), dst.uri())));
+        return Err(Error::InvalidInput(format!(
+            "bbox {bbox:?} cannot be transformed from {} to {}",
+            src.uri(),
+            dst.uri()
+        )));
     }
     Ok(out)
 }
@@ -265,7 +288,10 @@ mod tests {
         let (x, y) = transform_point(&Crs::Wgs84, &other, 10.0, 45.0).unwrap();
         assert!((x - 1113194.9079327357).abs() < 1e-3, "{x}");
         assert!(y > 5_000_000.0 && y < 6_000_000.0);
-        assert_eq!(Crs::parse("urn:ogc:def:crs:EPSG::3857").unwrap(), Crs::WebMercator);
+        assert_eq!(
+            Crs::parse("urn:ogc:def:crs:EPSG::3857").unwrap(),
+            Crs::WebMercator
+        );
         assert!(Crs::parse("not a crs").is_err());
     }
 }

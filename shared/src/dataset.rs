@@ -53,9 +53,16 @@ pub fn configure_gdal_defaults() {
         ("GDAL_HTTP_MULTIPLEX", "YES"),
         ("GDAL_HTTP_VERSION", "2"),
         ("VSI_CACHE", "TRUE"),
-        ("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", ".tif,.TIF,.tiff,.TIFF,.vrt"),
+        (
+            "CPL_VSIL_CURL_ALLOWED_EXTENSIONS",
+            ".tif,.TIF,.tiff,.TIFF,.vrt",
+        ),
     ] {
-        if std::env::var_os(key).is_none() && gdal::config::get_config_option(key, "").unwrap_or_default().is_empty() {
+        if std::env::var_os(key).is_none()
+            && gdal::config::get_config_option(key, "")
+                .unwrap_or_default()
+                .is_empty()
+        {
             let _ = gdal::config::set_config_option(key, value);
         }
     }
@@ -154,7 +161,11 @@ fn suggested_warp(ds: &Dataset, dst: &Crs) -> Option<(f64, f64, i64, i64)> {
     // SAFETY: valid dataset handle; options is a NULL-terminated list that outlives the call;
     // the transformer is destroyed before returning.
     unsafe {
-        let arg = gdal_sys::GDALCreateGenImgProjTransformer2(ds.c_dataset(), std::ptr::null_mut(), opts.as_mut_ptr());
+        let arg = gdal_sys::GDALCreateGenImgProjTransformer2(
+            ds.c_dataset(),
+            std::ptr::null_mut(),
+            opts.as_mut_ptr(),
+        );
         if arg.is_null() {
             return None;
         }
@@ -178,7 +189,10 @@ fn suggested_warp(ds: &Dataset, dst: &Crs) -> Option<(f64, f64, i64, i64)> {
 
 /// Reads one dataset's footprint and zooms for `tms`.
 pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
-    let err = |e: gdal::errors::GdalError| Error::Dataset { path: url.to_string(), reason: e.to_string() };
+    let err = |e: gdal::errors::GdalError| Error::Dataset {
+        path: url.to_string(),
+        reason: e.to_string(),
+    };
     let ds = Dataset::open(gdal_path(url)).map_err(err)?;
     let band = ds.rasterband(1).map_err(err)?;
     let datatype = numpy_dtype(band.band_type());
@@ -191,7 +205,12 @@ pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
     // Native bounds from the geotransform (north-up or not, take the extremes).
     let xs = [gt[0], gt[0] + gt[1] * width as f64 + gt[2] * height as f64];
     let ys = [gt[3], gt[3] + gt[4] * width as f64 + gt[5] * height as f64];
-    let native = [xs[0].min(xs[1]), ys[0].min(ys[1]), xs[0].max(xs[1]), ys[0].max(ys[1])];
+    let native = [
+        xs[0].min(xs[1]),
+        ys[0].min(ys[1]),
+        xs[0].max(xs[1]),
+        ys[0].max(ys[1]),
+    ];
 
     let geo = tms.geographic_crs();
     let bounds = {
@@ -199,7 +218,9 @@ pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
         src.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
         let mut dst = SpatialRef::from_definition(&geo.uri()).map_err(err)?;
         dst.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-        let same = src.auth_code().ok() == dst.auth_code().ok() && src.auth_code().is_ok() && src.is_geographic();
+        let same = src.auth_code().ok() == dst.auth_code().ok()
+            && src.auth_code().is_ok()
+            && src.is_geographic();
         if same {
             native
         } else {
@@ -207,7 +228,9 @@ pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
             match t.transform_bounds(&native, 21) {
                 Ok(b) if b.iter().all(|v| v.is_finite()) => b,
                 _ => {
-                    tracing::warn!("{url}: cannot compute geographic bounds, using the whole world");
+                    tracing::warn!(
+                        "{url}: cannot compute geographic bounds, using the whole world"
+                    );
                     [-180.0, -90.0, 180.0, 90.0]
                 }
             }
@@ -219,14 +242,23 @@ pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
             let res = px.abs().max(py.abs());
             let tile = i64::from(tms.tile_matrices()[0].tile_width);
             let level = maximum_overview_level(w, h, tile);
-            (zoom_for_res(tms, res * 2f64.powi(level as i32)), zoom_for_res(tms, res))
+            (
+                zoom_for_res(tms, res * 2f64.powi(level as i32)),
+                zoom_for_res(tms, res),
+            )
         }
         None => {
             tracing::warn!("{url}: cannot determine zooms, using the TMS limits");
             (tms.minzoom(), tms.maxzoom())
         }
     };
-    Ok(DatasetInfo { path: url.to_string(), bounds, minzoom, maxzoom, datatype })
+    Ok(DatasetInfo {
+        path: url.to_string(),
+        bounds,
+        minzoom,
+        maxzoom,
+        datatype,
+    })
 }
 
 /// Footprints of many datasets, in input order, read by `threads` workers.
@@ -239,7 +271,8 @@ pub fn get_footprints(
 ) -> Vec<Result<DatasetInfo>> {
     configure_gdal_defaults();
     let next = Mutex::new(0usize);
-    let results: Vec<Mutex<Option<Result<DatasetInfo>>>> = urls.iter().map(|_| Mutex::new(None)).collect();
+    let results: Vec<Mutex<Option<Result<DatasetInfo>>>> =
+        urls.iter().map(|_| Mutex::new(None)).collect();
     let workers = threads.clamp(1, urls.len().max(1));
     std::thread::scope(|s| {
         for _ in 0..workers {
@@ -283,7 +316,9 @@ pub fn mosaic_zooms(
     warnings: &mut Vec<String>,
 ) -> Result<(u8, u8)> {
     if infos.is_empty() {
-        return Err(Error::InvalidInput("no readable dataset to create a mosaic from".into()));
+        return Err(Error::InvalidInput(
+            "no readable dataset to create a mosaic from".into(),
+        ));
     }
     let mut types: Vec<String> = infos.iter().map(|i| i.datatype.clone()).collect();
     types.sort();
@@ -333,10 +368,26 @@ mod tests {
         let tms = TileMatrixSet::web_mercator();
         let r = dataset_info("/nonexistent/x.tif", &tms);
         assert!(matches!(r, Err(Error::Dataset { .. })));
-        let a = DatasetInfo { path: "a".into(), bounds: [0.0; 4], minzoom: 1, maxzoom: 2, datatype: "uint8".into() };
-        let b = DatasetInfo { datatype: "uint16".into(), ..a.clone() };
-        assert!(matches!(mosaic_zooms(&[a.clone(), b], None, None, &mut vec![]), Err(Error::MultipleDataTypes(_))));
-        let c = DatasetInfo { minzoom: 3, maxzoom: 5, ..a.clone() };
+        let a = DatasetInfo {
+            path: "a".into(),
+            bounds: [0.0; 4],
+            minzoom: 1,
+            maxzoom: 2,
+            datatype: "uint8".into(),
+        };
+        let b = DatasetInfo {
+            datatype: "uint16".into(),
+            ..a.clone()
+        };
+        assert!(matches!(
+            mosaic_zooms(&[a.clone(), b], None, None, &mut vec![]),
+            Err(Error::MultipleDataTypes(_))
+        ));
+        let c = DatasetInfo {
+            minzoom: 3,
+            maxzoom: 5,
+            ..a.clone()
+        };
         let mut w = vec![];
         assert_eq!(mosaic_zooms(&[a, c], None, None, &mut w).unwrap(), (3, 5));
         assert_eq!(w.len(), 2);

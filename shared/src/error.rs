@@ -32,7 +32,9 @@ pub enum Error {
         reason: String,
     },
     /// The URI scheme is not one of the schemes this crate knows.
-    #[error("'{scheme}' is not supported: use a path, file://, s3://, gs://, az://, dynamodb://, sqlite:///, http(s)://, stac+http(s):// or :memory:")]
+    #[error(
+        "'{scheme}' is not supported: use a path, file://, s3://, gs://, az://, dynamodb://, sqlite:///, http(s)://, stac+http(s):// or :memory:"
+    )]
     UnknownScheme {
         /// The scheme found in the URI.
         scheme: String,
@@ -145,10 +147,16 @@ impl Error {
     }
 
     pub(crate) fn invalid_field(field: &str, reason: impl Into<String>) -> Self {
-        Error::InvalidMosaic { field: Some(field.to_string()), reason: reason.into() }
+        Error::InvalidMosaic {
+            field: Some(field.to_string()),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

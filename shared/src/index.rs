@@ -62,20 +62,38 @@ pub fn plan_tile(tms: &TileMatrixSet, quadkey_zoom: u8, tile: Tile) -> QuadkeyQu
 }
 
 /// The quadkey-zoom tile of a point given in `coord_crs`.
-pub fn plan_point(tms: &TileMatrixSet, quadkey_zoom: u8, lon: f64, lat: f64, coord_crs: &Crs) -> Result<Tile> {
+pub fn plan_point(
+    tms: &TileMatrixSet,
+    quadkey_zoom: u8,
+    lon: f64,
+    lat: f64,
+    coord_crs: &Crs,
+) -> Result<Tile> {
     let geo = tms.geographic_crs();
-    let (lon, lat) = if coord_crs != geo { crs::transform_point(coord_crs, geo, lon, lat)? } else { (lon, lat) };
+    let (lon, lat) = if coord_crs != geo {
+        crs::transform_point(coord_crs, geo, lon, lat)?
+    } else {
+        (lon, lat)
+    };
     Ok(tms.tile(lon, lat, quadkey_zoom))
 }
 
 /// The quadkey-zoom tiles of a bbox given in `coord_crs`, x outer and y inner (cogeo-mosaic's order).
-pub fn plan_bbox(tms: &TileMatrixSet, quadkey_zoom: u8, bbox: [f64; 4], coord_crs: &Crs) -> Result<Vec<Tile>> {
+pub fn plan_bbox(
+    tms: &TileMatrixSet,
+    quadkey_zoom: u8,
+    bbox: [f64; 4],
+    coord_crs: &Crs,
+) -> Result<Vec<Tile>> {
     if bbox.iter().any(|v| v.is_nan()) {
         return Err(Error::InvalidInput(format!("bbox {bbox:?} has NaN values")));
     }
     let geo = tms.geographic_crs();
-    let [xmin, ymin, xmax, ymax] =
-        if coord_crs != geo { crs::transform_bounds(coord_crs, geo, bbox, 21)? } else { bbox };
+    let [xmin, ymin, xmax, ymax] = if coord_crs != geo {
+        crs::transform_bounds(coord_crs, geo, bbox, 21)?
+    } else {
+        bbox
+    };
     let tl = tms.tile(xmin, ymax, quadkey_zoom);
     let br = tms.tile(xmax, ymin, quadkey_zoom);
     let mut tiles = Vec::new();
@@ -107,22 +125,33 @@ pub fn plan(doc: &MosaicJson, lookup: &Lookup, opts: &LookupOptions) -> Result<V
             // Different grids: go through the tile's geographic bounds, as cogeo-mosaic does.
             let max = read_tms.matrix(tile.z);
             if tile.x >= max.matrix_width || tile.y >= max.matrix_height {
-                return Err(Error::InvalidInput(format!("tile {tile} is outside the {} grid", read_tms.id())));
+                return Err(Error::InvalidInput(format!(
+                    "tile {tile} is outside the {} grid",
+                    read_tms.id()
+                )));
             }
             let b = read_tms.bounds(tile);
             let tiles = plan_bbox(&mosaic_tms, qz, b, read_tms.geographic_crs())?;
-            Ok(tiles.into_iter().map(|t| plan_tile(&mosaic_tms, qz, t)).collect())
+            Ok(tiles
+                .into_iter()
+                .map(|t| plan_tile(&mosaic_tms, qz, t))
+                .collect())
         }
         Lookup::Point { lon, lat } => {
             if !lon.is_finite() || !lat.is_finite() {
-                return Err(Error::InvalidInput(format!("point ({lon}, {lat}) is not finite")));
+                return Err(Error::InvalidInput(format!(
+                    "point ({lon}, {lat}) is not finite"
+                )));
             }
             let t = plan_point(&mosaic_tms, qz, lon, lat, coord_crs)?;
             Ok(vec![plan_tile(&mosaic_tms, qz, t)])
         }
         Lookup::Bbox(b) => {
             let tiles = plan_bbox(&mosaic_tms, qz, b, coord_crs)?;
-            Ok(tiles.into_iter().map(|t| plan_tile(&mosaic_tms, qz, t)).collect())
+            Ok(tiles
+                .into_iter()
+                .map(|t| plan_tile(&mosaic_tms, qz, t))
+                .collect())
         }
     }
 }
@@ -136,7 +165,10 @@ pub fn combine(groups: Vec<Vec<String>>, asset_prefix: Option<&str>, reverse: bo
     let mut seen_all: HashSet<String> = HashSet::new();
     for group in groups {
         let mut seen = HashSet::with_capacity(group.len());
-        let mut list: Vec<String> = group.into_iter().filter(|a| seen.insert(a.clone())).collect();
+        let mut list: Vec<String> = group
+            .into_iter()
+            .filter(|a| seen.insert(a.clone()))
+            .collect();
         if let Some(p) = asset_prefix.filter(|p| !p.is_empty()) {
             for a in &mut list {
                 a.insert_str(0, p);
@@ -169,7 +201,10 @@ impl TileIndex {
         let keys: Vec<&str> = doc.tiles.keys().map(String::as_str).collect();
         let mut sorted: Vec<usize> = (0..keys.len()).collect();
         sorted.sort_unstable_by(|a, b| keys[*a].cmp(keys[*b]));
-        Ok(TileIndex { doc, sorted: Arc::new(sorted) })
+        Ok(TileIndex {
+            doc,
+            sorted: Arc::new(sorted),
+        })
     }
 
     /// The indexed document.
@@ -183,11 +218,19 @@ impl TileIndex {
             QuadkeyQuery::Exact(qk) => self.doc.tiles.get(qk).cloned().unwrap_or_default(),
             QuadkeyQuery::Prefix(prefix) => {
                 let qz = usize::from(self.doc.effective_quadkey_zoom());
-                let key = |i: usize| self.doc.tiles.get_index(i).map(|(k, _)| k.as_str()).unwrap_or("");
+                let key = |i: usize| {
+                    self.doc
+                        .tiles
+                        .get_index(i)
+                        .map(|(k, _)| k.as_str())
+                        .unwrap_or("")
+                };
                 let start = self.sorted.partition_point(|&i| key(i) < prefix.as_str());
                 let mut out = Vec::new();
                 for &i in &self.sorted[start..] {
-                    let Some((k, assets)) = self.doc.tiles.get_index(i) else { break };
+                    let Some((k, assets)) = self.doc.tiles.get_index(i) else {
+                        break;
+                    };
                     if !k.starts_with(prefix.as_str()) {
                         break;
                     }
@@ -203,8 +246,15 @@ impl TileIndex {
 
     /// Answers a look-up.
     pub fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
-        let groups = plan(&self.doc, lookup, opts)?.iter().map(|q| self.query(q)).collect();
-        Ok(combine(groups, self.doc.asset_prefix.as_deref(), opts.reverse))
+        let groups = plan(&self.doc, lookup, opts)?
+            .iter()
+            .map(|q| self.query(q))
+            .collect();
+        Ok(combine(
+            groups,
+            self.doc.asset_prefix.as_deref(),
+            opts.reverse,
+        ))
     }
 
     /// Assets of a tile of the mosaic's TMS.
@@ -230,8 +280,14 @@ mod tests {
     fn doc() -> MosaicJson {
         let mut d = MosaicJson::new(1, 4);
         d.quadkey_zoom = Some(3);
-        for (k, v) in [("000", vec!["a", "b"]), ("001", vec!["b", "c"]), ("012", vec!["d"]), ("300", vec!["e"])] {
-            d.tiles.insert(k.into(), v.into_iter().map(String::from).collect());
+        for (k, v) in [
+            ("000", vec!["a", "b"]),
+            ("001", vec!["b", "c"]),
+            ("012", vec!["d"]),
+            ("300", vec!["e"]),
+        ] {
+            d.tiles
+                .insert(k.into(), v.into_iter().map(String::from).collect());
         }
         d
     }
@@ -239,14 +295,23 @@ mod tests {
     #[test]
     fn below_at_and_above_quadkey_zoom() {
         let idx = TileIndex::new(doc()).unwrap();
-        assert_eq!(idx.assets_for_tile(0, 0, 0).unwrap(), ["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            idx.assets_for_tile(0, 0, 0).unwrap(),
+            ["a", "b", "c", "d", "e"]
+        );
         assert_eq!(idx.assets_for_tile(0, 0, 1).unwrap(), ["a", "b", "c", "d"]);
         assert_eq!(idx.assets_for_tile(0, 0, 2).unwrap(), ["a", "b", "c"]);
         assert_eq!(idx.assets_for_tile(1, 0, 3).unwrap(), ["b", "c"]);
         assert_eq!(idx.assets_for_tile(3, 1, 5).unwrap(), ["b", "c"]);
         assert!(idx.assets_for_tile(7, 0, 3).unwrap().is_empty());
         let rev = idx
-            .lookup(&Lookup::Tile(Tile::new(0, 0, 1)), &LookupOptions { reverse: true, ..Default::default() })
+            .lookup(
+                &Lookup::Tile(Tile::new(0, 0, 1)),
+                &LookupOptions {
+                    reverse: true,
+                    ..Default::default()
+                },
+            )
             .unwrap();
         assert_eq!(rev, ["d", "c", "b", "a"]);
     }
@@ -256,13 +321,20 @@ mod tests {
         let mut d = doc();
         d.asset_prefix = Some("s3://b/".into());
         let idx = TileIndex::new(d).unwrap();
-        assert_eq!(idx.assets_for_tile(0, 0, 3).unwrap(), ["s3://b/a", "s3://b/b"]);
+        assert_eq!(
+            idx.assets_for_tile(0, 0, 3).unwrap(),
+            ["s3://b/a", "s3://b/b"]
+        );
     }
 
     #[test]
     fn inverted_bbox_is_empty() {
         let idx = TileIndex::new(doc()).unwrap();
-        assert!(idx.assets_for_bbox([10.0, 0.0, -10.0, 5.0]).unwrap().is_empty());
+        assert!(
+            idx.assets_for_bbox([10.0, 0.0, -10.0, 5.0])
+                .unwrap()
+                .is_empty()
+        );
         assert!(idx.assets_for_bbox([f64::NAN, 0.0, 1.0, 1.0]).is_err());
     }
 }

@@ -21,8 +21,8 @@ pub const MOSAICJSON_VERSION: &str = "0.0.3";
 
 /// The data types the 0.0.3 specification lists for `data_type`.
 pub const DATA_TYPES: [&str; 16] = [
-    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32", "float64",
-    "cint16", "cint32", "cfloat32", "cfloat64", "other",
+    "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16", "float32",
+    "float64", "cint16", "cint32", "cfloat32", "cfloat64", "other",
 ];
 
 /// `[longitude, latitude, zoom]`.
@@ -122,7 +122,10 @@ impl MosaicJson {
             let mut text = Vec::with_capacity(bytes.len() * 8);
             flate2::read::MultiGzDecoder::new(bytes)
                 .read_to_end(&mut text)
-                .map_err(|e| Error::InvalidMosaic { field: None, reason: format!("gzip: {e}") })?;
+                .map_err(|e| Error::InvalidMosaic {
+                    field: None,
+                    reason: format!("gzip: {e}"),
+                })?;
             return Self::from_json_bytes(&text);
         }
         Self::from_json_bytes(bytes)
@@ -144,14 +147,21 @@ impl MosaicJson {
     /// Post-parse checks and defaults (pydantic's after-validators).
     fn finish(&mut self) -> Result<()> {
         if !self.bounds.iter().all(|v| v.is_finite()) {
-            return Err(Error::invalid_field("bounds", "values must be finite numbers"));
+            return Err(Error::invalid_field(
+                "bounds",
+                "values must be finite numbers",
+            ));
         }
         if let Some(tms) = &self.tilematrixset {
-            tms.ensure_quadtree().map_err(|e| Error::invalid_field("tilematrixset", e.to_string()))?;
+            tms.ensure_quadtree()
+                .map_err(|e| Error::invalid_field("tilematrixset", e.to_string()))?;
         }
         for key in self.tiles.keys() {
             if key.len() > 30 || !key.bytes().all(|b| (b'0'..=b'3').contains(&b)) {
-                return Err(Error::invalid_field("tiles", format!("`{key}` is not a quadkey ([0-3]{{0,30}})")));
+                return Err(Error::invalid_field(
+                    "tiles",
+                    format!("`{key}` is not a quadkey ([0-3]{{0,30}})"),
+                ));
             }
         }
         if self.center.is_none() {
@@ -163,7 +173,11 @@ impl MosaicJson {
     /// The center cogeo-mosaic computes: bounds midpoint at minzoom.
     pub fn default_center(&self) -> Center {
         let b = self.bounds;
-        Center { lon: (b[0] + b[2]) / 2.0, lat: (b[1] + b[3]) / 2.0, zoom: self.minzoom }
+        Center {
+            lon: (b[0] + b[2]) / 2.0,
+            lat: (b[1] + b[3]) / 2.0,
+            zoom: self.minzoom,
+        }
     }
 
     /// The zoom of the quadkeys (`quadkey_zoom`, or `minzoom` when absent or 0, as cogeo-mosaic reads it).
@@ -176,7 +190,9 @@ impl MosaicJson {
 
     /// The TMS of the quadkeys.
     pub fn tms(&self) -> TileMatrixSet {
-        self.tilematrixset.clone().unwrap_or_else(TileMatrixSet::web_mercator)
+        self.tilematrixset
+            .clone()
+            .unwrap_or_else(TileMatrixSet::web_mercator)
     }
 
     /// Compact JSON bytes exactly as cogeo-mosaic writes them (`model_dump_json(exclude_none=True)`).
@@ -193,7 +209,11 @@ impl MosaicJson {
     /// Serialized bytes for a destination name: gzip (level 9, mtime 0) when it ends with `.gz`.
     pub fn to_bytes_for(&self, name: &str) -> Vec<u8> {
         let json = self.to_json_vec();
-        if name.ends_with(".gz") { gzip(&json) } else { json }
+        if name.ends_with(".gz") {
+            gzip(&json)
+        } else {
+            json
+        }
     }
 
     /// SHA-224 of the serialized document: a cache key that changes whenever the document does.
@@ -209,11 +229,17 @@ impl MosaicJson {
             .split('.')
             .map(|p| p.parse::<u64>())
             .collect::<std::result::Result<_, _>>()
-            .map_err(|_| Error::invalid_field("version", format!("`{}` is not numeric", self.version)))?;
+            .map_err(|_| {
+                Error::invalid_field("version", format!("`{}` is not numeric", self.version))
+            })?;
         if let Some(last) = parts.last_mut() {
             *last += 1;
         }
-        self.version = parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".");
+        self.version = parts
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(".");
         Ok(())
     }
 }
@@ -225,10 +251,10 @@ pub fn is_gzip(bytes: &[u8]) -> bool {
 
 /// Gzip with zlib level 9, mtime 0 and OS "unix", as Python's `gzip.compress(..., mtime=0)` frames it.
 pub fn gzip(data: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(3)
-        .write(Vec::with_capacity(data.len() / 4 + 64), flate2::Compression::best());
+    let mut enc = flate2::GzBuilder::new().mtime(0).operating_system(3).write(
+        Vec::with_capacity(data.len() / 4 + 64),
+        flate2::Compression::best(),
+    );
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(data);
     enc.finish().unwrap_or_default()
@@ -239,15 +265,24 @@ fn field_error(e: serde_json::Error) -> Error {
     let msg = e.to_string();
     if let Some(rest) = msg.strip_prefix("field `") {
         if let Some((field, reason)) = rest.split_once("`: ") {
-            return Error::InvalidMosaic { field: Some(field.to_string()), reason: reason.to_string() };
+            return Error::InvalidMosaic {
+                field: Some(field.to_string()),
+                reason: reason.to_string(),
+            };
         }
     }
     if let Some(rest) = msg.strip_prefix("missing field `") {
         if let Some((field, _)) = rest.split_once('`') {
-            return Error::InvalidMosaic { field: Some(field.to_string()), reason: "required field is missing".into() };
+            return Error::InvalidMosaic {
+                field: Some(field.to_string()),
+                reason: "required field is missing".into(),
+            };
         }
     }
-    Error::InvalidMosaic { field: None, reason: msg }
+    Error::InvalidMosaic {
+        field: None,
+        reason: msg,
+    }
 }
 
 impl Serialize for MosaicJson {
@@ -301,9 +336,14 @@ impl Serialize for MosaicJson {
 
 fn number(field: &str, v: &Value) -> std::result::Result<f64, String> {
     match v {
-        Value::Number(n) => n.as_f64().ok_or_else(|| format!("field `{field}`: not a number")),
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| format!("field `{field}`: not a number")),
         // pydantic's lax mode accepts numeric strings
-        Value::String(s) => s.trim().parse::<f64>().map_err(|_| format!("field `{field}`: `{s}` is not a number")),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("field `{field}`: `{s}` is not a number")),
         other => Err(format!("field `{field}`: expected a number, got {other}")),
     }
 }
@@ -360,14 +400,19 @@ impl<'de> Visitor<'de> for DocVisitor {
                     let v: Value = map.next_value()?;
                     match key.as_str() {
                         "mosaicjson" => {
-                            doc.mosaicjson = opt_string("mosaicjson", v)
-                                .map_err(err)?
-                                .ok_or_else(|| err("field `mosaicjson`: must be a string".into()))?;
+                            doc.mosaicjson =
+                                opt_string("mosaicjson", v).map_err(err)?.ok_or_else(|| {
+                                    err("field `mosaicjson`: must be a string".into())
+                                })?;
                             seen_mosaicjson = true;
                         }
                         "name" => doc.name = opt_string("name", v).map_err(err)?,
-                        "description" => doc.description = opt_string("description", v).map_err(err)?,
-                        "attribution" => doc.attribution = opt_string("attribution", v).map_err(err)?,
+                        "description" => {
+                            doc.description = opt_string("description", v).map_err(err)?
+                        }
+                        "attribution" => {
+                            doc.attribution = opt_string("attribution", v).map_err(err)?
+                        }
                         "version" => {
                             if let Some(s) = opt_string("version", v).map_err(err)? {
                                 doc.version = s;
@@ -376,8 +421,11 @@ impl<'de> Visitor<'de> for DocVisitor {
                         "minzoom" => doc.minzoom = zoom("minzoom", &v).map_err(err)?,
                         "maxzoom" => doc.maxzoom = zoom("maxzoom", &v).map_err(err)?,
                         "quadkey_zoom" => {
-                            doc.quadkey_zoom =
-                                if v.is_null() { None } else { Some(zoom("quadkey_zoom", &v).map_err(err)?) }
+                            doc.quadkey_zoom = if v.is_null() {
+                                None
+                            } else {
+                                Some(zoom("quadkey_zoom", &v).map_err(err)?)
+                            }
                         }
                         "bounds" => {
                             let arr = v.as_array().filter(|a| a.len() == 4).ok_or_else(|| {
@@ -389,9 +437,12 @@ impl<'de> Visitor<'de> for DocVisitor {
                         }
                         "center" => {
                             if !v.is_null() {
-                                let arr = v.as_array().filter(|a| a.len() == 3).ok_or_else(|| {
-                                    err(format!("field `center`: expected [lon, lat, zoom], got {v}"))
-                                })?;
+                                let arr =
+                                    v.as_array().filter(|a| a.len() == 3).ok_or_else(|| {
+                                        err(format!(
+                                            "field `center`: expected [lon, lat, zoom], got {v}"
+                                        ))
+                                    })?;
                                 doc.center = Some(Center {
                                     lon: number("center", &arr[0]).map_err(err)?,
                                     lat: number("center", &arr[1]).map_err(err)?,
@@ -407,8 +458,12 @@ impl<'de> Visitor<'de> for DocVisitor {
                                 );
                             }
                         }
-                        "asset_type" => doc.asset_type = opt_string("asset_type", v).map_err(err)?,
-                        "asset_prefix" => doc.asset_prefix = opt_string("asset_prefix", v).map_err(err)?,
+                        "asset_type" => {
+                            doc.asset_type = opt_string("asset_type", v).map_err(err)?
+                        }
+                        "asset_prefix" => {
+                            doc.asset_prefix = opt_string("asset_prefix", v).map_err(err)?
+                        }
                         "data_type" => doc.data_type = opt_string("data_type", v).map_err(err)?,
                         "colormap" => {
                             if !v.is_null() {
@@ -419,7 +474,11 @@ impl<'de> Visitor<'de> for DocVisitor {
                             doc.layers = match v {
                                 Value::Null => None,
                                 Value::Object(o) => Some(o),
-                                other => return Err(err(format!("field `layers`: expected an object, got {other}"))),
+                                other => {
+                                    return Err(err(format!(
+                                        "field `layers`: expected an object, got {other}"
+                                    )));
+                                }
                             }
                         }
                         _ => {
@@ -446,11 +505,13 @@ fn parse_colormap(v: Value) -> std::result::Result<IndexMap<i64, [i64; 4]>, Stri
     };
     let mut out = IndexMap::with_capacity(obj.len());
     for (k, val) in obj {
-        let key: i64 = k.trim().parse().map_err(|_| format!("field `colormap`: key `{k}` is not an integer"))?;
-        let arr = val
-            .as_array()
-            .filter(|a| a.len() == 4)
-            .ok_or_else(|| format!("field `colormap`: value of `{k}` must be 4 integers [r, g, b, a]"))?;
+        let key: i64 = k
+            .trim()
+            .parse()
+            .map_err(|_| format!("field `colormap`: key `{k}` is not an integer"))?;
+        let arr = val.as_array().filter(|a| a.len() == 4).ok_or_else(|| {
+            format!("field `colormap`: value of `{k}` must be 4 integers [r, g, b, a]")
+        })?;
         let mut rgba = [0i64; 4];
         for (i, c) in arr.iter().enumerate() {
             rgba[i] = c
@@ -489,25 +550,62 @@ mod tests {
         let doc = MosaicJson::from_slice(br#"{"mosaicjson":"0.0.1","tiles":{}}"#).unwrap();
         assert_eq!((doc.minzoom, doc.maxzoom), (0, 30));
         assert_eq!(doc.bounds, [-180.0, -90.0, 180.0, 90.0]);
-        assert_eq!(doc.center, Some(Center { lon: 0.0, lat: 0.0, zoom: 0 }));
+        assert_eq!(
+            doc.center,
+            Some(Center {
+                lon: 0.0,
+                lat: 0.0,
+                zoom: 0
+            })
+        );
         assert_eq!(doc.version, "1.0.0");
     }
 
     #[test]
     fn bad_zooms_bounds_center() {
         for (text, field) in [
-            (r#"{"mosaicjson":"0.0.3","minzoom":31,"tiles":{}}"#, "minzoom"),
-            (r#"{"mosaicjson":"0.0.3","maxzoom":-1,"tiles":{}}"#, "maxzoom"),
-            (r#"{"mosaicjson":"0.0.3","minzoom":2.5,"tiles":{}}"#, "minzoom"),
-            (r#"{"mosaicjson":"0.0.3","quadkey_zoom":40,"tiles":{}}"#, "quadkey_zoom"),
-            (r#"{"mosaicjson":"0.0.3","bounds":[1,2,3],"tiles":{}}"#, "bounds"),
-            (r#"{"mosaicjson":"0.0.3","bounds":[1,2,3,"x"],"tiles":{}}"#, "bounds"),
-            (r#"{"mosaicjson":"0.0.3","center":[1,2,3.5],"tiles":{}}"#, "center"),
+            (
+                r#"{"mosaicjson":"0.0.3","minzoom":31,"tiles":{}}"#,
+                "minzoom",
+            ),
+            (
+                r#"{"mosaicjson":"0.0.3","maxzoom":-1,"tiles":{}}"#,
+                "maxzoom",
+            ),
+            (
+                r#"{"mosaicjson":"0.0.3","minzoom":2.5,"tiles":{}}"#,
+                "minzoom",
+            ),
+            (
+                r#"{"mosaicjson":"0.0.3","quadkey_zoom":40,"tiles":{}}"#,
+                "quadkey_zoom",
+            ),
+            (
+                r#"{"mosaicjson":"0.0.3","bounds":[1,2,3],"tiles":{}}"#,
+                "bounds",
+            ),
+            (
+                r#"{"mosaicjson":"0.0.3","bounds":[1,2,3,"x"],"tiles":{}}"#,
+                "bounds",
+            ),
+            (
+                r#"{"mosaicjson":"0.0.3","center":[1,2,3.5],"tiles":{}}"#,
+                "center",
+            ),
             (r#"{"mosaicjson":"0.0.3","tiles":{"0x1":["a"]}}"#, "tiles"),
             (r#"{"mosaicjson":"0.0.3","tiles":{"01":"a"}}"#, "tiles"),
-            (r#"{"mosaicjson":"0.0.3","tiles":{},"colormap":{"a":[1,2,3,4]}}"#, "colormap"),
-            (r#"{"mosaicjson":"0.0.3","tiles":{},"colormap":{"1":[1,2,3]}}"#, "colormap"),
-            (r#"{"mosaicjson":"0.0.3","tiles":{},"tilematrixset":"WebMercatorQuad"}"#, "tilematrixset"),
+            (
+                r#"{"mosaicjson":"0.0.3","tiles":{},"colormap":{"a":[1,2,3,4]}}"#,
+                "colormap",
+            ),
+            (
+                r#"{"mosaicjson":"0.0.3","tiles":{},"colormap":{"1":[1,2,3]}}"#,
+                "colormap",
+            ),
+            (
+                r#"{"mosaicjson":"0.0.3","tiles":{},"tilematrixset":"WebMercatorQuad"}"#,
+                "tilematrixset",
+            ),
             (r#"{"mosaicjson":3,"tiles":{}}"#, "mosaicjson"),
         ] {
             let e = MosaicJson::from_slice(text.as_bytes()).unwrap_err();
@@ -518,7 +616,10 @@ mod tests {
     #[test]
     fn non_quadtree_tms_is_refused() {
         let tms = TileMatrixSet::builtin("WorldCRS84Quad").unwrap();
-        let text = format!(r#"{{"mosaicjson":"0.0.3","tiles":{{}},"tilematrixset":{}}}"#, serde_json::to_string(&tms).unwrap());
+        let text = format!(
+            r#"{{"mosaicjson":"0.0.3","tiles":{{}},"tilematrixset":{}}}"#,
+            serde_json::to_string(&tms).unwrap()
+        );
         let e = MosaicJson::from_slice(text.as_bytes()).unwrap_err();
         assert_eq!(field_of(e).as_deref(), Some("tilematrixset"));
     }

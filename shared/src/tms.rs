@@ -171,7 +171,6 @@ struct Builtin {
 }
 
 fn builtin(id: &str) -> Option<Builtin> {
-    const OGC: &str = "http://www.opengis.net/def/tilematrixset/OGC/1.0/";
     let b = match id {
         "WebMercatorQuad" => Builtin {
             id: "WebMercatorQuad",
@@ -204,13 +203,21 @@ fn builtin(id: &str) -> Option<Builtin> {
         "UPSArcticWGS84Quad" | "UPSAntarcticWGS84Quad" => {
             let arctic = id == "UPSArcticWGS84Quad";
             Builtin {
-                id: if arctic { "UPSArcticWGS84Quad" } else { "UPSAntarcticWGS84Quad" },
+                id: if arctic {
+                    "UPSArcticWGS84Quad"
+                } else {
+                    "UPSAntarcticWGS84Quad"
+                },
                 title: if arctic {
                     "Universal Polar Stereographic WGS 84 Quad for Arctic"
                 } else {
                     "Universal Polar Stereographic WGS 84 Quad for Antarctic"
                 },
-                uri: Some(if arctic { "UPSArcticWGS84Quad" } else { "UPSAntarcticWGS84Quad" }),
+                uri: Some(if arctic {
+                    "UPSArcticWGS84Quad"
+                } else {
+                    "UPSAntarcticWGS84Quad"
+                }),
                 crs: if arctic {
                     "http://www.opengis.net/def/crs/EPSG/0/5041"
                 } else {
@@ -288,7 +295,9 @@ impl Builtin {
             description: None,
             keywords: None,
             id: Some(self.id.into()),
-            uri: self.uri.map(|u| format!("http://www.opengis.net/def/tilematrixset/OGC/1.0/{u}")),
+            uri: self
+                .uri
+                .map(|u| format!("http://www.opengis.net/def/tilematrixset/OGC/1.0/{u}")),
             ordered_axes: Some(self.axes.iter().map(|s| s.to_string()).collect()),
             crs: Value::String(self.crs.into()),
             well_known_scale_set: self.wkss.map(Into::into),
@@ -311,8 +320,12 @@ impl TileMatrixSet {
         static WMQ: OnceLock<TileMatrixSet> = OnceLock::new();
         WMQ.get_or_init(|| {
             // The built-in definition is static and valid.
-            Self::from_document(builtin("WebMercatorQuad").map(|b| b.document()).unwrap_or_else(|| unreachable!()))
-                .unwrap_or_else(|e| unreachable!("{e}"))
+            Self::from_document(
+                builtin("WebMercatorQuad")
+                    .map(|b| b.document())
+                    .unwrap_or_else(|| unreachable!()),
+            )
+            .unwrap_or_else(|e| unreachable!("{e}"))
         })
         .clone()
     }
@@ -323,15 +336,18 @@ impl TileMatrixSet {
             return Ok(Self::web_mercator());
         }
         let b = builtin(id).ok_or_else(|| {
-            Error::Tms(format!("unknown TileMatrixSet `{id}` (known: {})", BUILTIN_IDS.join(", ")))
+            Error::Tms(format!(
+                "unknown TileMatrixSet `{id}` (known: {})",
+                BUILTIN_IDS.join(", ")
+            ))
         })?;
         Self::from_document(b.document())
     }
 
     /// Parses a TMS 2.0 JSON document.
     pub fn from_json(text: &str) -> Result<TileMatrixSet> {
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| Error::Tms(format!("TileMatrixSet JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| Error::Tms(format!("TileMatrixSet JSON: {e}")))?;
         Self::from_value(value)
     }
 
@@ -340,13 +356,17 @@ impl TileMatrixSet {
     pub fn from_value(value: Value) -> Result<TileMatrixSet> {
         if let Value::Object(map) = &value {
             if map.contains_key("supportedCRS") || map.contains_key("topLeftCorner") {
-                return Err(Error::Tms("TileMatrixSet must follow TMS 2.0 (found TMS 1.0 keys)".into()));
+                return Err(Error::Tms(
+                    "TileMatrixSet must follow TMS 2.0 (found TMS 1.0 keys)".into(),
+                ));
             }
         } else {
-            return Err(Error::Tms(format!("a TileMatrixSet must be a TMS 2.0 JSON object, got {value}")));
+            return Err(Error::Tms(format!(
+                "a TileMatrixSet must be a TMS 2.0 JSON object, got {value}"
+            )));
         }
-        let doc: TmsDocument =
-            serde_json::from_value(value).map_err(|e| Error::Tms(format!("TileMatrixSet JSON: {e}")))?;
+        let doc: TmsDocument = serde_json::from_value(value)
+            .map_err(|e| Error::Tms(format!("TileMatrixSet JSON: {e}")))?;
         Self::from_document(doc)
     }
 
@@ -364,17 +384,30 @@ impl TileMatrixSet {
             return Err(Error::Tms("TileMatrixSet has no tileMatrices".into()));
         }
         for m in &doc.tile_matrices {
-            m.id.parse::<u8>().map_err(|_| Error::Tms(format!("tile matrix id `{}` is not a zoom level", m.id)))?;
+            m.id.parse::<u8>().map_err(|_| {
+                Error::Tms(format!("tile matrix id `{}` is not a zoom level", m.id))
+            })?;
             if !(m.cell_size > 0.0) || m.tile_width == 0 || m.tile_height == 0 {
-                return Err(Error::Tms(format!("tile matrix {} has a non-positive size", m.id)));
+                return Err(Error::Tms(format!(
+                    "tile matrix {} has a non-positive size",
+                    m.id
+                )));
             }
             if m.corner_of_origin != "topLeft" && m.corner_of_origin != "bottomLeft" {
-                return Err(Error::Tms(format!("tile matrix {}: cornerOfOrigin must be topLeft or bottomLeft", m.id)));
+                return Err(Error::Tms(format!(
+                    "tile matrix {}: cornerOfOrigin must be topLeft or bottomLeft",
+                    m.id
+                )));
             }
         }
-        doc.tile_matrices.sort_by_key(|m| m.id.parse::<u8>().unwrap_or(u8::MAX));
+        doc.tile_matrices
+            .sort_by_key(|m| m.id.parse::<u8>().unwrap_or(u8::MAX));
         if let Some(id) = &doc.id {
-            if id.is_empty() || !id.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-') {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(Error::Tms(format!("TileMatrixSet id `{id}` is invalid")));
             }
         }
@@ -386,9 +419,17 @@ impl TileMatrixSet {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 },
-                _ => return Err(Error::Tms("TileMatrixSet crs must have `uri` or `wkt`".into())),
+                _ => {
+                    return Err(Error::Tms(
+                        "TileMatrixSet crs must have `uri` or `wkt`".into(),
+                    ));
+                }
             },
-            other => return Err(Error::Tms(format!("TileMatrixSet crs `{other}` is not a CRS"))),
+            other => {
+                return Err(Error::Tms(format!(
+                    "TileMatrixSet crs `{other}` is not a CRS"
+                )));
+            }
         };
         let crs = Crs::parse(&crs_text).map_err(|e| Error::Tms(e.to_string()))?;
         let geographic = crs.geographic().map_err(|e| Error::Tms(e.to_string()))?;
@@ -397,7 +438,13 @@ impl TileMatrixSet {
             // Without orderedAxes only EPSG:4326 is known here to be lat/lon ordered.
             _ => crs_text.contains("EPSG/0/4326") || crs_text.eq_ignore_ascii_case("EPSG:4326"),
         };
-        Ok(TileMatrixSet { doc: Arc::new(doc), crs, geographic, invert_axis, geo_bbox: Arc::new(OnceLock::new()) })
+        Ok(TileMatrixSet {
+            doc: Arc::new(doc),
+            crs,
+            geographic,
+            invert_axis,
+            geo_bbox: Arc::new(OnceLock::new()),
+        })
     }
 
     /// The identifier (`WebMercatorQuad`, ...), or `"custom"` when the document has none.
@@ -437,7 +484,10 @@ impl TileMatrixSet {
 
     /// The highest tile matrix identifier.
     pub fn maxzoom(&self) -> u8 {
-        self.doc.tile_matrices[self.doc.tile_matrices.len() - 1].id.parse().unwrap_or(0)
+        self.doc.tile_matrices[self.doc.tile_matrices.len() - 1]
+            .id
+            .parse()
+            .unwrap_or(0)
     }
 
     /// The tile matrices, sorted by zoom.
@@ -511,12 +561,14 @@ impl TileMatrixSet {
 
     /// Geographic (lon, lat) → TMS CRS.
     pub fn xy(&self, lon: f64, lat: f64) -> (f64, f64) {
-        crs::transform_point(&self.geographic, &self.crs, lon, lat).unwrap_or((f64::INFINITY, f64::INFINITY))
+        crs::transform_point(&self.geographic, &self.crs, lon, lat)
+            .unwrap_or((f64::INFINITY, f64::INFINITY))
     }
 
     /// TMS CRS → geographic (lon, lat).
     pub fn lnglat(&self, x: f64, y: f64) -> (f64, f64) {
-        crs::transform_point(&self.crs, &self.geographic, x, y).unwrap_or((f64::INFINITY, f64::INFINITY))
+        crs::transform_point(&self.crs, &self.geographic, x, y)
+            .unwrap_or((f64::INFINITY, f64::INFINITY))
     }
 
     /// The tile containing a point given in TMS CRS coordinates (clamped to the matrix).
@@ -525,9 +577,21 @@ impl TileMatrixSet {
         let (ox, oy) = self.origin(&m);
         let span_x = m.cell_size * f64::from(m.tile_width);
         let span_y = m.cell_size * f64::from(m.tile_height);
-        let tx = if x.is_infinite() { 0.0 } else { ((x - ox) / span_x).floor() };
-        let dy = if m.corner_of_origin == "topLeft" { oy - y } else { y - oy };
-        let ty = if y.is_infinite() { 0.0 } else { (dy / span_y).floor() };
+        let tx = if x.is_infinite() {
+            0.0
+        } else {
+            ((x - ox) / span_x).floor()
+        };
+        let dy = if m.corner_of_origin == "topLeft" {
+            oy - y
+        } else {
+            y - oy
+        };
+        let ty = if y.is_infinite() {
+            0.0
+        } else {
+            (dy / span_y).floor()
+        };
         let clamp = |v: f64, n: u64| -> u64 {
             if v.is_nan() || v < 0.0 {
                 0
@@ -555,9 +619,19 @@ impl TileMatrixSet {
         let left = ox + t.x as f64 * sx;
         let right = ox + (t.x + 1) as f64 * sx;
         if m.corner_of_origin == "topLeft" {
-            [left, oy - (t.y + 1) as f64 * sy, right, oy - t.y as f64 * sy]
+            [
+                left,
+                oy - (t.y + 1) as f64 * sy,
+                right,
+                oy - t.y as f64 * sy,
+            ]
         } else {
-            [left, oy + t.y as f64 * sy, right, oy + (t.y + 1) as f64 * sy]
+            [
+                left,
+                oy + t.y as f64 * sy,
+                right,
+                oy + (t.y + 1) as f64 * sy,
+            ]
         }
     }
 
@@ -609,14 +683,18 @@ impl TileMatrixSet {
                 let (r, b) = self.lnglat(xyb[2], xyb[1]);
                 return [l, b, r, t];
             }
-            crs::transform_bounds(&self.crs, &self.geographic, xyb, 21).unwrap_or([-180.0, -90.0, 180.0, 90.0])
+            crs::transform_bounds(&self.crs, &self.geographic, xyb, 21)
+                .unwrap_or([-180.0, -90.0, 180.0, 90.0])
         })
     }
 
     /// Clamps a geographic point into the TMS geographic bbox (morecantile `truncate_coordinates`).
     pub fn truncate_lnglat(&self, lon: f64, lat: f64) -> (f64, f64) {
         let b = self.bbox();
-        (lon.clamp(b[0].min(b[2]), b[2].max(b[0])), lat.clamp(b[1].min(b[3]), b[3].max(b[1])))
+        (
+            lon.clamp(b[0].min(b[2]), b[2].max(b[0])),
+            lat.clamp(b[1].min(b[3]), b[3].max(b[1])),
+        )
     }
 
     /// The quadkey of a tile (one digit per level below the TMS's first level).
@@ -648,7 +726,9 @@ impl TileMatrixSet {
 /// Parses a quadkey (`[0-3]*`, at most 30 digits) into its tile.
 pub fn quadkey_to_tile(qk: &str) -> Result<Tile> {
     if qk.len() > 30 {
-        return Err(Error::InvalidInput(format!("quadkey `{qk}` is longer than 30 digits")));
+        return Err(Error::InvalidInput(format!(
+            "quadkey `{qk}` is longer than 30 digits"
+        )));
     }
     let (mut x, mut y) = (0u64, 0u64);
     for (i, c) in qk.bytes().rev().enumerate() {
@@ -661,7 +741,11 @@ pub fn quadkey_to_tile(qk: &str) -> Result<Tile> {
                 x |= mask;
                 y |= mask
             }
-            _ => return Err(Error::InvalidInput(format!("unexpected quadkey digit in `{qk}`"))),
+            _ => {
+                return Err(Error::InvalidInput(format!(
+                    "unexpected quadkey digit in `{qk}`"
+                )));
+            }
         }
     }
     Ok(Tile::new(x, y, qk.len() as u8))
@@ -709,7 +793,10 @@ mod tests {
     fn ups_projects_through_gdal() {
         let tms = TileMatrixSet::builtin("UPSArcticWGS84Quad").unwrap();
         let (x, y) = tms.xy(0.0, 90.0);
-        assert!((x - 2_000_000.0).abs() < 1e-3 && (y - 2_000_000.0).abs() < 1e-3, "{x} {y}");
+        assert!(
+            (x - 2_000_000.0).abs() < 1e-3 && (y - 2_000_000.0).abs() < 1e-3,
+            "{x} {y}"
+        );
         let t = tms.tile(0.0, 90.0, 1);
         assert_eq!(t.z, 1);
     }
@@ -722,14 +809,24 @@ mod tests {
         assert_eq!(back, wmq);
         assert!(TileMatrixSet::from_value(Value::String("WebMercatorQuad".into())).is_err());
         assert!(TileMatrixSet::from_json(r#"{"supportedCRS":"x","tileMatrix":[]}"#).is_err());
-        let crs84 = serde_json::to_string(&TileMatrixSet::builtin("WorldCRS84Quad").unwrap()).unwrap();
-        assert!(TileMatrixSet::from_json(&crs84).unwrap().ensure_quadtree().is_err());
+        let crs84 =
+            serde_json::to_string(&TileMatrixSet::builtin("WorldCRS84Quad").unwrap()).unwrap();
+        assert!(
+            TileMatrixSet::from_json(&crs84)
+                .unwrap()
+                .ensure_quadtree()
+                .is_err()
+        );
     }
 
     #[test]
     fn quadkeys_round_trip() {
         let tms = TileMatrixSet::web_mercator();
-        for t in [Tile::new(0, 0, 0), Tile::new(5, 9, 4), Tile::new(1023, 511, 10)] {
+        for t in [
+            Tile::new(0, 0, 0),
+            Tile::new(5, 9, 4),
+            Tile::new(1023, 511, 10),
+        ] {
             assert_eq!(tms.quadkey_to_tile(&tms.quadkey(t)).unwrap(), t);
         }
         assert!(quadkey_to_tile("0124").is_err());

@@ -19,10 +19,13 @@ pub fn refdata() -> PathBuf {
 /// Reads a file of the set (path relative to the set), gunzipping `.gz` files.
 pub fn read_bytes(rel: &str) -> Vec<u8> {
     let path = refdata().join(rel);
-    let raw = std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    let raw =
+        std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
     if rel.ends_with(".gz") {
         let mut out = Vec::new();
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).expect("gunzip");
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .expect("gunzip");
         out
     } else {
         raw
@@ -36,8 +39,14 @@ pub fn read_json(rel: &str) -> Value {
 
 /// The property named by an accessor such as `lambda feature: feature["properties"]["path"]`.
 pub fn accessor_property(accessor: Option<&str>) -> String {
-    let Some(acc) = accessor else { return "path".into() };
-    acc.rsplit("[\"").next().and_then(|s| s.split('"').next()).unwrap_or("path").to_string()
+    let Some(acc) = accessor else {
+        return "path".into();
+    };
+    acc.rsplit("[\"")
+        .next()
+        .and_then(|s| s.split('"').next())
+        .unwrap_or("path")
+        .to_string()
 }
 
 /// The path of the `mosaic` binary built for this test run.

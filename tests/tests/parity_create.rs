@@ -10,8 +10,14 @@ fn options(kwargs: &Value) -> CreateOptions {
     let mut o = CreateOptions::new(z("minzoom").unwrap_or(0), z("maxzoom").unwrap_or(30));
     o.quadkey_zoom = z("quadkey_zoom");
     o.minimum_tile_cover = kwargs.get("minimum_tile_cover").and_then(Value::as_f64);
-    o.tile_cover_sort = kwargs.get("tile_cover_sort").and_then(Value::as_bool).unwrap_or(false);
-    o.maximum_items_per_tile = kwargs.get("maximum_items_per_tile").and_then(Value::as_u64).map(|v| v as usize);
+    o.tile_cover_sort = kwargs
+        .get("tile_cover_sort")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    o.maximum_items_per_tile = kwargs
+        .get("maximum_items_per_tile")
+        .and_then(Value::as_u64)
+        .map(|v| v as usize);
     let s = |k: &str| kwargs.get(k).and_then(Value::as_str).map(String::from);
     o.asset_prefix = s("asset_prefix");
     o.asset_type = s("asset_type");
@@ -37,9 +43,14 @@ fn from_features_matches_reference_documents() {
     let mut sources: std::collections::HashMap<String, Vec<Value>> = Default::default();
     for entry in entries {
         let source = entry["source"].as_str().unwrap();
-        let features = sources.entry(source.to_string()).or_insert_with(|| read_features(&read_bytes(source)).unwrap());
+        let features = sources
+            .entry(source.to_string())
+            .or_insert_with(|| read_features(&read_bytes(source)).unwrap());
         let prop = accessor_property(entry["accessor"].as_str());
-        let fps: Vec<Footprint> = features.iter().map(|f| Footprint::from_feature(f, &prop).unwrap()).collect();
+        let fps: Vec<Footprint> = features
+            .iter()
+            .map(|f| Footprint::from_feature(f, &prop).unwrap())
+            .collect();
         let opts = options(&entry["kwargs"]);
         let ours = MosaicJson::from_footprints(&fps, &opts);
         let Some(mosaic_path) = entry["mosaic"].as_str() else {
@@ -56,14 +67,30 @@ fn from_features_matches_reference_documents() {
         let ok: Vec<_> = ours.tiles.keys().collect();
         let ek: Vec<_> = expected.tiles.keys().collect();
         if ok != ek {
-            let missing: Vec<_> = ek.iter().filter(|k| !ours.tiles.contains_key(k.as_str())).take(10).collect();
-            let extra: Vec<_> = ok.iter().filter(|k| !expected.tiles.contains_key(k.as_str())).take(10).collect();
-            panic!("{mosaic_path}: key order differs ({} vs {} keys); missing {missing:?}, extra {extra:?}", ok.len(), ek.len());
+            let missing: Vec<_> = ek
+                .iter()
+                .filter(|k| !ours.tiles.contains_key(k.as_str()))
+                .take(10)
+                .collect();
+            let extra: Vec<_> = ok
+                .iter()
+                .filter(|k| !expected.tiles.contains_key(k.as_str()))
+                .take(10)
+                .collect();
+            panic!(
+                "{mosaic_path}: key order differs ({} vs {} keys); missing {missing:?}, extra {extra:?}",
+                ok.len(),
+                ek.len()
+            );
         }
         for (k, v) in &expected.tiles {
             assert_eq!(&ours.tiles[k], v, "{mosaic_path}: assets of {k}");
         }
-        assert_eq!(ours.to_json_vec(), expected_bytes, "{mosaic_path}: bytes differ");
+        assert_eq!(
+            ours.to_json_vec(),
+            expected_bytes,
+            "{mosaic_path}: bytes differ"
+        );
         compared += 1;
     }
     eprintln!("compared {compared} documents from {}", refdata().display());

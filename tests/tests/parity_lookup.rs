@@ -10,7 +10,10 @@ use serde_json::Value;
 #[test]
 fn every_lookup_case_matches() {
     let dir = refdata().join("cases");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     files.sort();
     assert!(!files.is_empty());
     let mut total = 0;
@@ -27,13 +30,24 @@ fn every_lookup_case_matches() {
             let input = &case["input"];
             let f = |k: &str| input[k].as_f64().unwrap();
             let opts = LookupOptions {
-                reverse: input.get("reverse").and_then(Value::as_bool).unwrap_or(false),
+                reverse: input
+                    .get("reverse")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false),
                 tms: Some(read_tms.clone()),
-                coord_crs: input.get("coord_crs").and_then(Value::as_str).map(|c| Crs::parse(c).unwrap()),
+                coord_crs: input
+                    .get("coord_crs")
+                    .and_then(Value::as_str)
+                    .map(|c| Crs::parse(c).unwrap()),
             };
             let lookup = match function {
-                "assets_for_tile" => Lookup::Tile(Tile::new(f("x") as u64, f("y") as u64, f("z") as u8)),
-                "assets_for_point" => Lookup::Point { lon: f("lng"), lat: f("lat") },
+                "assets_for_tile" => {
+                    Lookup::Tile(Tile::new(f("x") as u64, f("y") as u64, f("z") as u8))
+                }
+                "assets_for_point" => Lookup::Point {
+                    lon: f("lng"),
+                    lat: f("lat"),
+                },
                 "assets_for_bbox" => Lookup::Bbox([f("xmin"), f("ymin"), f("xmax"), f("ymax")]),
                 other => panic!("unknown function {other}"),
             };
@@ -43,7 +57,12 @@ fn every_lookup_case_matches() {
                 (Some(expected), Ok(got)) => {
                     let expected: Vec<String> = serde_json::from_value(expected.clone()).unwrap();
                     if got != expected {
-                        failures.push(format!("{rel} {input} ({}): got {} assets, expected {}", case["note"], got.len(), expected.len()));
+                        failures.push(format!(
+                            "{rel} {input} ({}): got {} assets, expected {}",
+                            case["note"],
+                            got.len(),
+                            expected.len()
+                        ));
                     }
                 }
                 (None, Err(_)) => {}

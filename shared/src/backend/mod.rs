@@ -1,1 +1,237 @@
+//! Storage backends behind one trait family and a URI dispatcher.
+//!
+//! [`MosaicRead`] loads a mosaic's metadata and answers look-ups; [`MosaicWrite`] stores,
+//! updates and deletes. Read-only schemes (`http(s)://`, `stac+http(s)://`) have no
+//! [`MosaicWrite`] implementation: [`open_writer`] refuses them with [`Error::ReadOnly`].
+//!
+//! | scheme | read | write |
+//! |---|---|---|
+//! | `:memory:` | [`memory::MemoryBackend`] | same |
+//! | path, `file://` (`.json`, `.json.gz`) | [`file::FileBackend`] | same (atomic temp file + rename) |
+//! | `s3://`, `gs://`, `az://`, `dynamodb://`, `sqlite:///` | parsed; [`Error::Unsupported`] in this build | |
+//! | `http(s)://`, `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
 
+pub mod file;
+pub mod memory;
+mod uri;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::create::{Footprint, UpdateOptions};
+use crate::index::{self, Lookup, LookupOptions, QuadkeyQuery};
+use crate::mosaicjson::MosaicJson;
+use crate::tms::Tile;
+use crate::{Error, Result};
+
+pub use uri::MosaicUri;
+
+/// Whether a write may replace an existing mosaic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Fail with [`Error::AlreadyExists`] when the mosaic exists.
+    Create,
+    /// Replace an existing mosaic.
+    Overwrite,
+}
+
+/// cogeo-mosaic's `info()`, fields in its order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Info {
+    /// Bounds in the mosaic TMS's geographic CRS.
+    pub bounds: [f64; 4],
+    /// URI of that CRS.
+    pub crs: String,
+    /// The mosaic's name, or `"mosaic"`.
+    pub name: String,
+    /// Quadkeys, when asked for.
+    pub quadkeys: Vec<String>,
+    /// morecantile repr of the mosaic TMS.
+    pub mosaic_tilematrixset: String,
+    /// The document's minzoom.
+    pub mosaic_minzoom: u8,
+    /// The document's maxzoom.
+    pub mosaic_maxzoom: u8,
+}
+
+/// Reading side of a backend: metadata, quadkeys and asset look-ups.
+#[async_trait]
+pub trait MosaicRead: Send + Sync + std::fmt::Debug {
+    /// The URI the mosaic was opened from.
+    fn uri(&self) -> &str;
+
+    /// The backend's display name (`File`, `MEM`, ... as cogeo-mosaic names them).
+    fn backend_name(&self) -> &'static str;
+
+    /// The document. Database backends return the metadata with empty `tiles`.
+    fn document(&self) -> Arc<MosaicJson>;
+
+    /// Size in bytes of the stored document as read (compressed size for `.gz`), when known.
+    fn stored_size(&self) -> Option<u64> {
+        None
+    }
+
+    /// Raw assets of one quadkey query (no prefix, no de-duplication).
+    async fn query(&self, q: &QuadkeyQuery) -> Result<Vec<String>>;
+
+    /// Every quadkey of the mosaic (possibly expensive: cogeo-mosaic#126).
+    async fn quadkeys(&self) -> Result<Vec<String>>;
+
+    /// Answers a look-up: planned into quadkey queries, combined as cogeo-mosaic combines them.
+    async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
+        let doc = self.document();
+        let plan = index::plan(&doc, lookup, opts)?;
+        let mut groups = Vec::with_capacity(plan.len());
+        for q in &plan {
+            groups.push(self.query(q).await?);
+        }
+        Ok(index::combine(
+            groups,
+            doc.asset_prefix.as_deref(),
+            opts.reverse,
+        ))
+    }
+
+    /// Assets of a tile.
+    async fn assets_for_tile(&self, tile: Tile, opts: &LookupOptions) -> Result<Vec<String>> {
+        self.lookup(&Lookup::Tile(tile), opts).await
+    }
+
+    /// Assets at a point.
+    async fn assets_for_point(
+        &self,
+        lon: f64,
+        lat: f64,
+        opts: &LookupOptions,
+    ) -> Result<Vec<String>> {
+        self.lookup(&Lookup::Point { lon, lat }, opts).await
+    }
+
+    /// Assets intersecting a bbox.
+    async fn assets_for_bbox(&self, bbox: [f64; 4], opts: &LookupOptions) -> Result<Vec<String>> {
+        self.lookup(&Lookup::Bbox(bbox), opts).await
+    }
+
+    /// cogeo-mosaic's `info()`.
+    async fn info(&self, with_quadkeys: bool) -> Result<Info> {
+        let doc = self.document();
+        let tms = doc.tms();
+        Ok(Info {
+            bounds: doc.bounds,
+            crs: tms.geographic_crs().uri(),
+            name: doc.name.clone().unwrap_or_else(|| "mosaic".into()),
+            quadkeys: if with_quadkeys {
+                self.quadkeys().await?
+            } else {
+                Vec::new()
+            },
+            mosaic_tilematrixset: tms.python_repr(),
+            mosaic_minzoom: doc.minzoom,
+            mosaic_maxzoom: doc.maxzoom,
+        })
+    }
+}
+
+/// Writing side of a backend.
+#[async_trait]
+pub trait MosaicWrite: Send + Sync + std::fmt::Debug {
+    /// The URI written to.
+    fn uri(&self) -> &str;
+
+    /// Stores a whole document.
+    async fn write(&self, doc: &MosaicJson, mode: WriteMode) -> Result<()>;
+
+    /// Adds footprints to the stored mosaic and stores the result, which is returned.
+    async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson>;
+
+    /// Removes the mosaic.
+    async fn delete(&self) -> Result<()>;
+}
+
+fn unsupported(uri: &MosaicUri) -> Error {
+    Error::Unsupported {
+        scheme: uri.scheme().to_string(),
+    }
+}
+
+/// Opens a mosaic for reading. `:memory:` has nothing to read: use
+/// [`memory::MemoryBackend::new`] with a document.
+pub async fn open(uri: &str) -> Result<Arc<dyn MosaicRead>> {
+    match MosaicUri::parse(uri)? {
+        MosaicUri::File(path) => Ok(Arc::new(file::FileBackend::open(uri, path).await?)),
+        MosaicUri::Memory => Err(Error::InvalidInput(
+            "a :memory: mosaic has no stored document to read; give the document".into(),
+        )),
+        other => Err(unsupported(&other)),
+    }
+}
+
+/// Opens a mosaic location for writing (nothing is read). Read-only schemes answer
+/// [`Error::ReadOnly`].
+pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
+    let parsed = MosaicUri::parse(uri)?;
+    if parsed.is_read_only() {
+        return Err(Error::ReadOnly {
+            scheme: parsed.scheme().to_string(),
+        });
+    }
+    match parsed {
+        MosaicUri::File(path) => Ok(Box::new(file::FileWriter::new(uri, path))),
+        MosaicUri::Memory => Ok(Box::new(memory::MemoryBackend::empty())),
+        other => Err(unsupported(&other)),
+    }
+}
+
+/// Display name of a scheme's backend, as cogeo-mosaic's `_backend_name`.
+pub fn backend_name(uri: &MosaicUri) -> &'static str {
+    match uri {
+        MosaicUri::Memory => "MEM",
+        MosaicUri::File(_) => "File",
+        MosaicUri::S3 { .. } => "AWS S3",
+        MosaicUri::Gcs { .. } => "Google Cloud Storage",
+        MosaicUri::Azure { .. } => "Azure Blob Storage",
+        MosaicUri::DynamoDb { .. } => "AWS DynamoDB",
+        MosaicUri::Sqlite { .. } => "SQLite",
+        MosaicUri::Http(_) => "HTTP",
+        MosaicUri::Stac(_) => "STAC",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn dispatcher_types_its_refusals() {
+        for (uri, scheme) in [
+            ("s3://b/k.json", "s3"),
+            ("gs://b/k.json", "gs"),
+            ("az://a.blob.core.windows.net/c/k.json", "az"),
+            ("dynamodb:///t:m", "dynamodb"),
+            ("sqlite:///x.db:m", "sqlite"),
+        ] {
+            match open(uri).await {
+                Err(Error::Unsupported { scheme: s }) => assert_eq!(s, scheme),
+                other => panic!("{uri}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            open_writer("https://h/m.json"),
+            Err(Error::ReadOnly { .. })
+        ));
+        assert!(matches!(
+            open_writer("stac+https://h/search"),
+            Err(Error::ReadOnly { .. })
+        ));
+        assert!(matches!(
+            open("gopher://h/m.json").await,
+            Err(Error::UnknownScheme { .. })
+        ));
+        assert!(matches!(
+            open("/definitely/not/here.json").await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+}

@@ -1,0 +1,250 @@
+//! Local files: `.json` or `.json.gz` (gzip also recognised by its magic bytes on read).
+//! Writes go to a temporary file in the same directory and are renamed into place, so a
+//! reader never sees half a document; `WriteMode::Create` links without replacing, so two
+//! creators cannot both win.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::{MosaicRead, MosaicWrite, WriteMode};
+use crate::create::{Footprint, UpdateOptions};
+use crate::index::{QuadkeyQuery, TileIndex};
+use crate::mosaicjson::MosaicJson;
+use crate::{Error, Result};
+
+/// A mosaic document read from a local file.
+#[derive(Debug, Clone)]
+pub struct FileBackend {
+    uri: String,
+    index: TileIndex,
+    size: u64,
+}
+
+async fn read_document(uri: &str, path: &Path) -> Result<(MosaicJson, u64)> {
+    let bytes = tokio::fs::read(path).await.map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            uri: uri.to_string(),
+        },
+        _ => Error::io(path, e),
+    })?;
+    let size = bytes.len() as u64;
+    let doc = tokio::task::spawn_blocking(move || MosaicJson::from_slice(&bytes))
+        .await
+        .map_err(|e| Error::InvalidInput(format!("parse task failed: {e}")))??;
+    Ok((doc, size))
+}
+
+impl FileBackend {
+    /// Reads and indexes the document at `path`.
+    pub async fn open(uri: &str, path: impl AsRef<Path>) -> Result<FileBackend> {
+        let (doc, size) = read_document(uri, path.as_ref()).await?;
+        Ok(FileBackend {
+            uri: uri.to_string(),
+            index: TileIndex::new(doc)?,
+            size,
+        })
+    }
+}
+
+#[async_trait]
+impl MosaicRead for FileBackend {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "File"
+    }
+
+    fn document(&self) -> Arc<MosaicJson> {
+        self.index.document().clone()
+    }
+
+    fn stored_size(&self) -> Option<u64> {
+        Some(self.size)
+    }
+
+    async fn query(&self, q: &QuadkeyQuery) -> Result<Vec<String>> {
+        Ok(self.index.query(q))
+    }
+
+    async fn quadkeys(&self) -> Result<Vec<String>> {
+        Ok(self.index.document().tiles.keys().cloned().collect())
+    }
+}
+
+/// Writes mosaics to a local file.
+#[derive(Debug, Clone)]
+pub struct FileWriter {
+    uri: String,
+    path: PathBuf,
+}
+
+impl FileWriter {
+    /// A writer for `path`.
+    pub fn new(uri: &str, path: impl Into<PathBuf>) -> FileWriter {
+        FileWriter {
+            uri: uri.to_string(),
+            path: path.into(),
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
+fn write_atomic(uri: &str, path: &Path, bytes: &[u8], mode: WriteMode) -> Result<()> {
+    use std::io::Write;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".mosaic-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                uri: format!("{} (directory)", dir.display()),
+            },
+            _ => Error::io(&dir, e),
+        })?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(|e| Error::io(tmp.path(), e))?;
+    match mode {
+        WriteMode::Create => {
+            tmp.persist_noclobber(path)
+                .map(|_| ())
+                .map_err(|e| match e.error.kind() {
+                    std::io::ErrorKind::AlreadyExists => Error::AlreadyExists {
+                        uri: uri.to_string(),
+                    },
+                    _ => Error::io(path, e.error),
+                })
+        }
+        WriteMode::Overwrite => tmp
+            .persist(path)
+            .map(|_| ())
+            .map_err(|e| Error::io(path, e.error)),
+    }
+}
+
+#[async_trait]
+impl MosaicWrite for FileWriter {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    async fn write(&self, doc: &MosaicJson, mode: WriteMode) -> Result<()> {
+        let name = self.path.to_string_lossy().to_string();
+        let (uri, path, doc) = (self.uri.clone(), self.path.clone(), doc.clone());
+        tokio::task::spawn_blocking(move || {
+            write_atomic(&uri, &path, &doc.to_bytes_for(&name), mode)
+        })
+        .await
+        .map_err(|e| Error::InvalidInput(format!("write task failed: {e}")))?
+    }
+
+    async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {
+        // Read-modify-write; the rename keeps readers consistent. Concurrent updaters of one
+        // local file are not arbitrated (object stores use conditional puts instead).
+        let (mut doc, _) = read_document(&self.uri, &self.path).await?;
+        let (footprints, opts) = (footprints.to_vec(), opts.clone());
+        let doc = tokio::task::spawn_blocking(move || doc.update(&footprints, &opts).map(|_| doc))
+            .await
+            .map_err(|e| Error::InvalidInput(format!("update task failed: {e}")))??;
+        self.write(&doc, WriteMode::Overwrite).await?;
+        Ok(doc)
+    }
+
+    async fn delete(&self) -> Result<()> {
+        tokio::fs::remove_file(&self.path)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::NotFound {
+                    uri: self.uri.clone(),
+                },
+                _ => Error::io(&self.path, e),
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{open, open_writer};
+    use crate::create::{CreateOptions, Footprint};
+
+    fn doc() -> MosaicJson {
+        MosaicJson::from_footprints(
+            &[Footprint::from_bbox("a.tif", [0.0, 0.0, 1.0, 1.0])],
+            &CreateOptions::new(6, 8),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn write_read_gzip_refuse_overwrite_delete() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["m.json", "m.json.gz"] {
+            let path = dir.path().join(name);
+            let uri = path.to_str().unwrap();
+            let w = open_writer(uri).unwrap();
+            w.write(&doc(), WriteMode::Create).await.unwrap();
+            let raw = std::fs::read(&path).unwrap();
+            assert_eq!(raw.starts_with(&[0x1f, 0x8b]), name.ends_with(".gz"));
+            let r = open(uri).await.unwrap();
+            assert_eq!(*r.document(), doc());
+            assert_eq!(r.stored_size(), Some(raw.len() as u64));
+            let before = std::fs::read(&path).unwrap();
+            assert!(matches!(
+                w.write(&doc(), WriteMode::Create).await,
+                Err(Error::AlreadyExists { .. })
+            ));
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                before,
+                "refused write must not touch the file"
+            );
+            w.write(&doc(), WriteMode::Overwrite).await.unwrap();
+            w.delete().await.unwrap();
+            assert!(matches!(open(uri).await, Err(Error::NotFound { .. })));
+        }
+        // no temp files left behind
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[tokio::test]
+    async fn update_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        let w = open_writer(path.to_str().unwrap()).unwrap();
+        w.write(&doc(), WriteMode::Create).await.unwrap();
+        let updated = w
+            .update(
+                &[Footprint::from_bbox("b.tif", [0.0, 0.0, 1.0, 1.0])],
+                &UpdateOptions::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.version, "1.0.1");
+        let r = open(path.to_str().unwrap()).await.unwrap();
+        let assets = r
+            .assets_for_point(0.5, 0.5, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(assets, ["b.tif", "a.tif"]);
+    }
+
+    #[tokio::test]
+    async fn corrupt_file_is_invalid_mosaic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.json");
+        std::fs::write(&path, b"{\"mosaicjson\": \"0.0.3\"").unwrap();
+        assert!(matches!(
+            open(path.to_str().unwrap()).await,
+            Err(Error::InvalidMosaic { .. })
+        ));
+    }
+}
