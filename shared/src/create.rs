@@ -310,8 +310,8 @@ fn to_geo_polygon(ring: &[[f64; 2]]) -> Polygon<f64> {
     )
 }
 
-/// Area of `ring ∩ rect` (Sutherland–Hodgman against the convex rect, then shoelace).
-fn clipped_area(ring: &[[f64; 2]], r: [f64; 4]) -> f64 {
+/// `ring ∩ rect` by Sutherland–Hodgman against the (convex) rect; infinite bounds allowed.
+fn clip_to_rect(ring: &[[f64; 2]], r: [f64; 4]) -> Vec<[f64; 2]> {
     let mut pts: Vec<[f64; 2]> = ring.to_vec();
     if pts.len() > 1 && pts.first() == pts.last() {
         pts.pop();
@@ -323,8 +323,8 @@ fn clipped_area(ring: &[[f64; 2]], r: [f64; 4]) -> f64 {
         (1, r[1], true),
         (1, r[3], false),
     ] {
-        if pts.is_empty() {
-            return 0.0;
+        if pts.is_empty() || bound.is_infinite() {
+            continue;
         }
         let inside = |p: &[f64; 2]| {
             if greater {
@@ -353,6 +353,11 @@ fn clipped_area(ring: &[[f64; 2]], r: [f64; 4]) -> f64 {
         }
         pts = out;
     }
+    pts
+}
+
+/// Unsigned shoelace area of an open ring.
+fn polygon_area(pts: &[[f64; 2]]) -> f64 {
     let n = pts.len();
     if n < 3 {
         return 0.0;
@@ -363,6 +368,11 @@ fn clipped_area(ring: &[[f64; 2]], r: [f64; 4]) -> f64 {
         sum += a[0] * b[1] - b[0] * a[1];
     }
     (sum / 2.0).abs()
+}
+
+/// Area of `ring ∩ rect`.
+fn clipped_area(ring: &[[f64; 2]], r: [f64; 4]) -> f64 {
+    polygon_area(&clip_to_rect(ring, r))
 }
 
 fn point_in_ring(p: [f64; 2], ring: &[[f64; 2]]) -> bool {
@@ -462,8 +472,28 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
     };
     rasterize(&mut ds, &[1], &geoms, &burn_values, Some(opts)).map_err(gdal_err)?;
     let band = ds.rasterband(1).map_err(gdal_err)?;
-    let buf = band.read_band_as::<u8>().map_err(gdal_err)?;
-    let data = buf.data();
+    let mut data = band
+        .read_band_as::<u8>()
+        .map_err(gdal_err)?
+        .into_shape_and_vec()
+        .1;
+    // GDAL before 3.8 can miss cells that a footprint overlaps by a sliver (seen with
+    // Debian's 3.6 on horizontal edges); add every cell the projected footprint overlaps
+    // with positive area, which newer GDAL burns too. Boundary-only contact is left to GDAL.
+    let to_px = |x: f64, y: f64| [(x - ulx) / xcell, (uly - y) / ycell];
+    for fp in footprints {
+        for ring in fp.exteriors() {
+            let px: Vec<[f64; 2]> = ring
+                .iter()
+                .map(|p| {
+                    let (lon, lat) = tms.truncate_lnglat(p[0], p[1]);
+                    let (x, y) = tms.xy(lon, lat);
+                    to_px(x, y)
+                })
+                .collect();
+            mark_overlapped_cells(&px, nx, ny, &mut data);
+        }
+    }
     let mut tiles = Vec::new();
     for row in 0..ny {
         for col in 0..nx {
@@ -473,6 +503,45 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
         }
     }
     Ok(tiles)
+}
+
+/// Marks (255) the cells of an `nx`×`ny` grid that `ring` (pixel coordinates) overlaps
+/// with positive area: per row band, the ring is clipped to the band and the columns its
+/// clipped extent spans (strictly) are marked. Over-marking in concave parts is harmless:
+/// candidates are checked against the footprints afterwards.
+fn mark_overlapped_cells(ring: &[[f64; 2]], nx: usize, ny: usize, data: &mut [u8]) {
+    let (ymin, ymax) = ring
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+            (a.min(p[1]), b.max(p[1]))
+        });
+    if !ymin.is_finite() || !ymax.is_finite() {
+        return;
+    }
+    let r0 = ymin.floor().max(0.0) as usize;
+    let r1 = (ymax.ceil().min(ny as f64)).max(0.0) as usize;
+    for row in r0..r1 {
+        let band = [
+            f64::NEG_INFINITY,
+            row as f64,
+            f64::INFINITY,
+            row as f64 + 1.0,
+        ];
+        let clipped = clip_to_rect(ring, band);
+        if clipped.len() < 3 || polygon_area(&clipped) <= 0.0 {
+            continue;
+        }
+        let (xmin, xmax) = clipped
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), p| {
+                (a.min(p[0]), b.max(p[0]))
+            });
+        let c0 = xmin.floor().max(0.0) as usize;
+        let c1 = (xmax.ceil().min(nx as f64)).max(0.0) as usize;
+        for col in c0..c1 {
+            data[row * nx + col] = 255;
+        }
+    }
 }
 
 /// Little-endian WKB of the footprint projected to the TMS CRS (after clamping to its bbox).

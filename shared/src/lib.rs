@@ -17,6 +17,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod cli;
 pub mod create;
 pub mod crs;
 pub mod dataset;

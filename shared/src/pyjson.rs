@@ -125,3 +125,59 @@ mod tests {
         }
     }
 }
+
+/// serde_json formatter reproducing Python's `json.dumps` defaults: `", "` and `": "`
+/// separators, Python float layout.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PyDumpsFormatter;
+
+impl serde_json::ser::Formatter for PyDumpsFormatter {
+    fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
+        writer.write_all(py_float(value).as_bytes())
+    }
+
+    fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
+        self.write_f64(writer, f64::from(value))
+    }
+
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        writer: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        if first {
+            Ok(())
+        } else {
+            writer.write_all(b", ")
+        }
+    }
+
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+}
+
+/// Serializes `value` as Python's `json.dumps(value)` would print it.
+///
+/// ```
+/// let v = serde_json::json!({"a": [1, 2.0], "b": null});
+/// assert_eq!(mosaic::pyjson::dumps(&v).unwrap(), r#"{"a": [1, 2.0], "b": null}"#);
+/// ```
+pub fn dumps<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
+    let mut out = Vec::with_capacity(1024);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyDumpsFormatter);
+    value.serialize(&mut ser)?;
+    Ok(String::from_utf8(out).unwrap_or_default())
+}

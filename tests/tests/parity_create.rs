@@ -96,3 +96,119 @@ fn from_features_matches_reference_documents() {
     eprintln!("compared {compared} documents from {}", refdata().display());
     assert!(compared > 0);
 }
+
+#[test]
+fn from_urls_matches_reference_documents() {
+    use mosaic::dataset::{get_footprints, mosaic_zooms};
+    let calls = read_json("mosaics/calls_cogs.json");
+    let mut compared = 0;
+    for entry in calls["mosaics"].as_array().expect("mosaics list") {
+        let source = entry["source"].as_str().unwrap();
+        let list = String::from_utf8(read_bytes(source)).unwrap();
+        // URLs are relative to the set directory.
+        let urls: Vec<String> = list
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|l| refdata().join(l).to_string_lossy().to_string())
+            .collect();
+        let tms = TileMatrixSet::web_mercator();
+        let infos: Vec<_> = get_footprints(&urls, &tms, 4, None)
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
+        let kwargs = &entry["kwargs"];
+        let z = |k: &str| kwargs.get(k).and_then(Value::as_u64).map(|v| v as u8);
+        let mut warnings = Vec::new();
+        let result = mosaic_zooms(&infos, z("minzoom"), z("maxzoom"), &mut warnings);
+        let Some(mosaic_path) = entry["mosaic"].as_str() else {
+            assert!(result.is_err(), "{}: the reference raised", entry["call"]);
+            continue;
+        };
+        let (minzoom, maxzoom) = result.unwrap();
+        let expected_warnings: Vec<String> = entry["warnings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|w| {
+                w.as_str()
+                    .unwrap()
+                    .trim_start_matches("UserWarning: ")
+                    .to_string()
+            })
+            .collect();
+        let mut w_sorted = warnings.clone();
+        w_sorted.sort();
+        let mut e_sorted = expected_warnings.clone();
+        e_sorted.sort();
+        assert_eq!(w_sorted, e_sorted, "{mosaic_path}: warnings");
+        let mut o = options(kwargs);
+        (o.minzoom, o.maxzoom) = (minzoom, maxzoom);
+        let fps: Vec<Footprint> = infos
+            .iter()
+            .map(|i| {
+                // The document stores the URL as listed (relative to the set).
+                let mut fp = i.footprint();
+                fp.asset = i
+                    .path
+                    .strip_prefix(&format!("{}/", refdata().display()))
+                    .unwrap_or(&i.path)
+                    .to_string();
+                fp
+            })
+            .collect();
+        let ours = MosaicJson::from_footprints(&fps, &o).unwrap();
+        let expected = MosaicJson::from_slice(&read_bytes(mosaic_path)).unwrap();
+        assert_eq!(
+            ours.tiles.keys().collect::<Vec<_>>(),
+            expected.tiles.keys().collect::<Vec<_>>(),
+            "{mosaic_path}: keys"
+        );
+        assert_eq!(ours.tiles, expected.tiles, "{mosaic_path}: assets");
+        for (a, b) in ours.bounds.iter().zip(expected.bounds.iter()) {
+            assert!(
+                (a - b).abs() < 1e-9,
+                "{mosaic_path}: bounds {:?} vs {:?}",
+                ours.bounds,
+                expected.bounds
+            );
+        }
+        assert_eq!(
+            (ours.minzoom, ours.maxzoom, ours.quadkey_zoom),
+            (expected.minzoom, expected.maxzoom, expected.quadkey_zoom)
+        );
+        compared += 1;
+    }
+    assert!(compared > 0);
+}
+
+#[test]
+fn dataset_zooms_match_rio_tiler() {
+    let manifest = read_json("cogs/manifest.json");
+    let tms = TileMatrixSet::web_mercator();
+    let files = manifest["files"].as_array().expect("files");
+    for f in files {
+        let path = refdata().join(f["path"].as_str().unwrap());
+        let info = mosaic::dataset::dataset_info(path.to_str().unwrap(), &tms).unwrap();
+        assert_eq!(
+            u64::from(info.minzoom),
+            f["rio_tiler_minzoom"].as_u64().unwrap(),
+            "{path:?} minzoom"
+        );
+        assert_eq!(
+            u64::from(info.maxzoom),
+            f["rio_tiler_maxzoom"].as_u64().unwrap(),
+            "{path:?} maxzoom"
+        );
+        assert_eq!(info.datatype, f["dtype"].as_str().unwrap());
+        let gb: Vec<f64> = serde_json::from_value(f["geographic_bounds"].clone()).unwrap();
+        for (a, b) in info.bounds.iter().zip(gb.iter()) {
+            assert!(
+                (a - b).abs() < 1e-9,
+                "{path:?} bounds {:?} vs {gb:?}",
+                info.bounds
+            );
+        }
+    }
+    assert!(!files.is_empty());
+}

@@ -1,0 +1,621 @@
+//! The `mosaic` CLI (commands and options named as cogeo-mosaic's), as a library so it can
+//! be tested in-process. `src/bin/mosaic.rs` only parses arguments and maps errors to exit codes.
+
+use std::io::{Read, Write};
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
+
+use crate::backend::{self, MosaicRead, MosaicUri, WriteMode, backend_name};
+use crate::create::{CreateOptions, Footprint, UpdateOptions, read_features};
+use crate::crs::Crs;
+use crate::dataset::{DatasetInfo, get_footprints, mosaic_zooms};
+use crate::index::{Lookup, LookupOptions};
+use crate::mosaicjson::MosaicJson;
+use crate::pyjson::{dumps, py_float};
+use crate::tms::{Tile, TileMatrixSet};
+use crate::{Error, Result};
+
+/// MosaicJSON mosaics of Cloud-Optimized GeoTIFFs.
+#[derive(Debug, Parser)]
+#[command(name = "mosaic", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+impl Cli {
+    /// True when the command asked for quiet output.
+    pub fn quiet(&self) -> bool {
+        match &self.command {
+            Command::Create(a) => a.common.quiet,
+            Command::CreateFromFeatures(a) => a.common.quiet,
+            Command::Update(a) => a.quiet,
+            Command::Footprint(a) => a.quiet,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct CommonCreate {
+    /// Where to write the mosaic (any writable URI); stdout when absent.
+    #[arg(short, long)]
+    output: Option<String>,
+    /// Quadkey zoom (default: minzoom).
+    #[arg(long)]
+    quadkey_zoom: Option<u8>,
+    /// Keep assets covering more than this fraction of a tile (0..1).
+    #[arg(long)]
+    min_tile_cover: Option<f64>,
+    /// Sort assets by tile coverage.
+    #[arg(long)]
+    tile_cover_sort: bool,
+    /// Keep at most N assets per tile.
+    #[arg(long)]
+    maximum_items_per_tile: Option<usize>,
+    /// Prefix stripped from assets and stored as `asset_prefix`.
+    #[arg(long)]
+    asset_prefix: Option<String>,
+    /// TileMatrixSet id or path to a TMS JSON file (embedded in the document).
+    #[arg(long)]
+    tms: Option<String>,
+    /// Mosaic name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Mosaic description.
+    #[arg(long)]
+    description: Option<String>,
+    /// Mosaic attribution.
+    #[arg(long)]
+    attribution: Option<String>,
+    /// No progress output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a mosaic from a list of COG URLs (file or stdin, one per line).
+    Create(CreateArgs),
+    /// Create a mosaic from GeoJSON footprints.
+    CreateFromFeatures(FeaturesArgs),
+    /// Add COGs to an existing mosaic (written back in place).
+    Update(UpdateArgs),
+    /// Store a MosaicJSON document (file or stdin) at a URI.
+    Upload(UploadArgs),
+    /// Print the footprints of COGs as a GeoJSON FeatureCollection.
+    Footprint(FootprintArgs),
+    /// Describe a mosaic.
+    Info(InfoArgs),
+    /// Print the mosaic's quadkey tiles as GeoJSON.
+    ToGeojson(ToGeojsonArgs),
+    /// Print the assets of a tile, a point or a bbox as a JSON array.
+    Assets(AssetsArgs),
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// URL list file (`-` for stdin).
+    #[arg(default_value = "-")]
+    input_files: String,
+    /// Minimum zoom (default: from the COGs).
+    #[arg(long)]
+    minzoom: Option<u8>,
+    /// Maximum zoom (default: from the COGs).
+    #[arg(long)]
+    maxzoom: Option<u8>,
+    /// Datasets opened concurrently.
+    #[arg(long, env = "MAX_THREADS")]
+    threads: Option<usize>,
+    /// Fail when a URL cannot be read (default: warn and leave it out).
+    #[arg(long)]
+    strict: bool,
+    #[command(flatten)]
+    common: CommonCreate,
+}
+
+#[derive(Debug, Args)]
+struct FeaturesArgs {
+    /// GeoJSON files (FeatureCollection, Feature or sequences; `-` for stdin; `.gz` ok).
+    #[arg(default_value = "-")]
+    features: Vec<String>,
+    /// Minimum zoom.
+    #[arg(long, required = true)]
+    minzoom: u8,
+    /// Maximum zoom.
+    #[arg(long, required = true)]
+    maxzoom: u8,
+    /// Feature property holding the asset identifier.
+    #[arg(long, required = true)]
+    property: String,
+    #[command(flatten)]
+    common: CommonCreate,
+}
+
+#[derive(Debug, Args)]
+struct UpdateArgs {
+    /// URL list file.
+    input_files: String,
+    /// The mosaic to update.
+    input_mosaic: String,
+    /// Keep assets covering more than this fraction of a tile.
+    #[arg(long)]
+    min_tile_cover: Option<f64>,
+    /// New assets go before existing ones (default).
+    #[arg(long, overrides_with = "add_last")]
+    add_first: bool,
+    /// New assets go after existing ones.
+    #[arg(long)]
+    add_last: bool,
+    /// TileMatrixSet used to read the COGs (default: the mosaic's).
+    #[arg(long)]
+    tms: Option<String>,
+    /// Datasets opened concurrently.
+    #[arg(long, env = "MAX_THREADS")]
+    threads: Option<usize>,
+    /// Fail when a URL cannot be read.
+    #[arg(long)]
+    strict: bool,
+    /// No progress output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct UploadArgs {
+    /// MosaicJSON file (`-` for stdin).
+    #[arg(default_value = "-")]
+    file: String,
+    /// Destination URI.
+    #[arg(long, required = true)]
+    url: String,
+    /// Accepted for compatibility; the document's own TMS is kept.
+    #[arg(long)]
+    tms: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct FootprintArgs {
+    /// URL list file (`-` for stdin).
+    #[arg(default_value = "-")]
+    input_files: String,
+    /// Output file (stdout when absent).
+    #[arg(short, long)]
+    output: Option<String>,
+    /// Datasets opened concurrently.
+    #[arg(long, env = "MAX_THREADS")]
+    threads: Option<usize>,
+    /// TileMatrixSet for the zooms.
+    #[arg(long)]
+    tms: Option<String>,
+    /// No progress output.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct InfoArgs {
+    /// Mosaic URI.
+    input: String,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+    /// Reading TileMatrixSet (reported as `TileMatrixSet`).
+    #[arg(long)]
+    tms: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ToGeojsonArgs {
+    /// Mosaic URI.
+    input: String,
+    /// One FeatureCollection instead of newline-delimited Features.
+    #[arg(long, overrides_with = "features")]
+    collect: bool,
+    /// Newline-delimited Features (default).
+    #[arg(long)]
+    features: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["tile", "point", "bbox"])))]
+struct AssetsArgs {
+    /// Mosaic URI.
+    input: String,
+    /// Tile `Z X Y` of the reading TMS.
+    #[arg(long, num_args = 3, value_names = ["Z", "X", "Y"])]
+    tile: Option<Vec<u64>>,
+    /// Point `LON LAT`.
+    #[arg(long, num_args = 2, value_names = ["LON", "LAT"], allow_negative_numbers = true)]
+    point: Option<Vec<f64>>,
+    /// Bbox `W S E N`.
+    #[arg(long, num_args = 4, value_names = ["W", "S", "E", "N"], allow_negative_numbers = true)]
+    bbox: Option<Vec<f64>>,
+    /// Reverse the asset order.
+    #[arg(long)]
+    reverse: bool,
+    /// Reading TileMatrixSet for --tile (default: the mosaic's).
+    #[arg(long)]
+    tms: Option<String>,
+    /// CRS of --point/--bbox coordinates (default: the TMS geographic CRS), e.g. EPSG:3857.
+    #[arg(long)]
+    coord_crs: Option<String>,
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() * 5)
+        .unwrap_or(10)
+}
+
+fn read_input(path: &str) -> Result<Vec<u8>> {
+    if path == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io("<stdin>", e))?;
+        Ok(buf)
+    } else {
+        std::fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound {
+                uri: path.to_string(),
+            },
+            _ => Error::io(path, e),
+        })
+    }
+}
+
+fn read_url_list(path: &str) -> Result<Vec<String>> {
+    let text = String::from_utf8(read_input(path)?)
+        .map_err(|_| Error::InvalidInput(format!("{path}: the URL list is not UTF-8 text")))?;
+    let urls: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if urls.is_empty() {
+        return Err(Error::InvalidInput(format!("{path}: no URL in the list")));
+    }
+    Ok(urls)
+}
+
+fn progress(len: u64, label: &str, quiet: bool) -> Option<ProgressBar> {
+    if quiet {
+        return None;
+    }
+    let pb = ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{msg:22} [{bar:30}] {pos}/{len} {percent}%") {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(label.to_string());
+    Some(pb)
+}
+
+fn warn(msg: &str) {
+    eprintln!("Warning: {msg}");
+}
+
+/// Reads footprints of COGs off the async runtime, reporting unreadable URLs.
+async fn footprints_of(
+    urls: Vec<String>,
+    tms: TileMatrixSet,
+    threads: Option<usize>,
+    strict: bool,
+    quiet: bool,
+) -> Result<Vec<DatasetInfo>> {
+    let threads = threads.unwrap_or_else(default_threads);
+    let pb = progress(urls.len() as u64, "Get footprints", quiet);
+    let results = tokio::task::spawn_blocking(move || {
+        let r = get_footprints(&urls, &tms, threads, pb.as_ref());
+        if let Some(pb) = pb {
+            pb.finish_and_clear();
+        }
+        r
+    })
+    .await
+    .map_err(|e| Error::InvalidInput(format!("footprint task failed: {e}")))?;
+    let mut infos = Vec::with_capacity(results.len());
+    for r in results {
+        match r {
+            Ok(info) => infos.push(info),
+            Err(e) if strict => return Err(e),
+            Err(e) => warn(&format!("{e} (left out of the mosaic)")),
+        }
+    }
+    Ok(infos)
+}
+
+fn apply_common(opts: &mut CreateOptions, c: &CommonCreate) -> Result<()> {
+    opts.quadkey_zoom = c.quadkey_zoom;
+    opts.minimum_tile_cover = c.min_tile_cover;
+    opts.tile_cover_sort = c.tile_cover_sort;
+    opts.maximum_items_per_tile = c.maximum_items_per_tile;
+    opts.asset_prefix = c.asset_prefix.clone();
+    opts.name = c.name.clone();
+    opts.description = c.description.clone();
+    opts.attribution = c.attribution.clone();
+    if let Some(t) = &c.tms {
+        opts.tilematrixset = Some(TileMatrixSet::from_arg(t)?);
+    }
+    Ok(())
+}
+
+async fn emit_document(doc: &MosaicJson, output: Option<&str>) -> Result<()> {
+    match output {
+        Some(uri) => {
+            backend::open_writer(uri)?
+                .write(doc, WriteMode::Overwrite)
+                .await
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&doc.to_json_vec())
+                .and_then(|_| out.write_all(b"\n"))
+                .map_err(|e| Error::io("<stdout>", e))
+        }
+    }
+}
+
+async fn create_from_features_blocking(
+    fps: Vec<Footprint>,
+    opts: CreateOptions,
+) -> Result<MosaicJson> {
+    tokio::task::spawn_blocking(move || MosaicJson::from_footprints(&fps, &opts))
+        .await
+        .map_err(|e| Error::InvalidInput(format!("create task failed: {e}")))?
+}
+
+fn print(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").map_err(|e| Error::io("<stdout>", e))
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Create(a) => {
+            let urls = read_url_list(&a.input_files)?;
+            let read_tms = match &a.common.tms {
+                Some(t) => TileMatrixSet::from_arg(t)?,
+                None => TileMatrixSet::web_mercator(),
+            };
+            let infos = footprints_of(urls, read_tms, a.threads, a.strict, a.common.quiet).await?;
+            let mut warnings = Vec::new();
+            let (minzoom, maxzoom) = mosaic_zooms(&infos, a.minzoom, a.maxzoom, &mut warnings)?;
+            for w in warnings {
+                warn(&w);
+            }
+            let mut opts = CreateOptions::new(minzoom, maxzoom);
+            apply_common(&mut opts, &a.common)?;
+            opts.progress = progress(0, "Iterate over quadkeys", a.common.quiet);
+            let fps = infos.iter().map(DatasetInfo::footprint).collect();
+            let doc = create_from_features_blocking(fps, opts).await?;
+            emit_document(&doc, a.common.output.as_deref()).await
+        }
+        Command::CreateFromFeatures(a) => {
+            let mut features = Vec::new();
+            for f in &a.features {
+                features.extend(read_features(&read_input(f)?)?);
+            }
+            let fps = features
+                .iter()
+                .map(|f| Footprint::from_feature(f, &a.property))
+                .collect::<Result<Vec<_>>>()?;
+            let mut opts = CreateOptions::new(a.minzoom, a.maxzoom);
+            apply_common(&mut opts, &a.common)?;
+            opts.progress = progress(0, "Iterate over quadkeys", a.common.quiet);
+            let doc = create_from_features_blocking(fps, opts).await?;
+            emit_document(&doc, a.common.output.as_deref()).await
+        }
+        Command::Update(a) => {
+            let urls = read_url_list(&a.input_files)?;
+            let writer = backend::open_writer(&a.input_mosaic)?;
+            let current = backend::open(&a.input_mosaic).await?.document();
+            let tms = match &a.tms {
+                Some(t) => TileMatrixSet::from_arg(t)?,
+                None => current.tms(),
+            };
+            let infos = footprints_of(urls, tms, a.threads, a.strict, a.quiet).await?;
+            if infos.is_empty() {
+                return Err(Error::InvalidInput("no readable dataset to add".into()));
+            }
+            let fps: Vec<Footprint> = infos.iter().map(DatasetInfo::footprint).collect();
+            let opts = UpdateOptions {
+                add_first: !a.add_last,
+                minimum_tile_cover: a.min_tile_cover,
+                progress: progress(0, "Iterate over quadkeys", a.quiet),
+                ..UpdateOptions::default()
+            };
+            writer.update(&fps, &opts).await.map(|_| ())
+        }
+        Command::Upload(a) => {
+            let doc = MosaicJson::from_slice(&read_input(&a.file)?)?;
+            if let Some(t) = &a.tms {
+                TileMatrixSet::from_arg(t)?;
+            }
+            backend::open_writer(&a.url)?
+                .write(&doc, WriteMode::Overwrite)
+                .await
+        }
+        Command::Footprint(a) => {
+            let urls = read_url_list(&a.input_files)?;
+            let tms = match &a.tms {
+                Some(t) => TileMatrixSet::from_arg(t)?,
+                None => TileMatrixSet::web_mercator(),
+            };
+            let infos = footprints_of(urls, tms, a.threads, false, a.quiet).await?;
+            let fc = json!({"features": infos.iter().map(DatasetInfo::to_feature).collect::<Vec<_>>(), "type": "FeatureCollection"});
+            let text = dumps(&fc).map_err(|e| Error::InvalidInput(e.to_string()))?;
+            match a.output {
+                Some(path) => {
+                    std::fs::write(&path, text.as_bytes()).map_err(|e| Error::io(path, e))
+                }
+                None => print(&text),
+            }
+        }
+        Command::Info(a) => {
+            let mosaic = backend::open(&a.input).await?;
+            let read_tms_id = match &a.tms {
+                Some(t) => TileMatrixSet::from_arg(t)?.id().to_string(),
+                None => "WebMercatorQuad".to_string(),
+            };
+            let report = info_report(&a.input, mosaic.as_ref(), &read_tms_id);
+            if a.json {
+                print(&dumps(&report).map_err(|e| Error::InvalidInput(e.to_string()))?)
+            } else {
+                print(&info_text(&report))
+            }
+        }
+        Command::ToGeojson(a) => {
+            let mosaic = backend::open(&a.input).await?;
+            let features = tile_features(mosaic.as_ref()).await?;
+            if a.collect {
+                if features.is_empty() {
+                    return Ok(());
+                }
+                let fc = json!({"type": "FeatureCollection", "features": features});
+                print(&dumps(&fc).map_err(|e| Error::InvalidInput(e.to_string()))?)
+            } else {
+                for f in features {
+                    print(&dumps(&f).map_err(|e| Error::InvalidInput(e.to_string()))?)?;
+                }
+                Ok(())
+            }
+        }
+        Command::Assets(a) => {
+            let mosaic = backend::open(&a.input).await?;
+            let opts = LookupOptions {
+                reverse: a.reverse,
+                tms: a.tms.as_deref().map(TileMatrixSet::from_arg).transpose()?,
+                coord_crs: a.coord_crs.as_deref().map(Crs::parse).transpose()?,
+            };
+            let lookup = if let Some(t) = a.tile {
+                let z = u8::try_from(t[0])
+                    .ok()
+                    .filter(|z| *z <= 30)
+                    .ok_or_else(|| {
+                        Error::InvalidInput(format!("zoom {} is outside 0..=30", t[0]))
+                    })?;
+                Lookup::Tile(Tile::new(t[1], t[2], z))
+            } else if let Some(p) = a.point {
+                Lookup::Point {
+                    lon: p[0],
+                    lat: p[1],
+                }
+            } else if let Some(b) = a.bbox {
+                Lookup::Bbox([b[0], b[1], b[2], b[3]])
+            } else {
+                return Err(Error::InvalidInput("give --tile, --point or --bbox".into()));
+            };
+            let assets = mosaic.lookup(&lookup, &opts).await?;
+            print(&serde_json::to_string(&assets).map_err(|e| Error::InvalidInput(e.to_string()))?)
+        }
+    }
+}
+
+/// The report of `mosaic info --json`, with cogeo-mosaic's keys and order.
+pub fn info_report(input: &str, mosaic: &dyn MosaicRead, read_tms_id: &str) -> Value {
+    let doc = mosaic.document();
+    let counts: Vec<usize> = doc.tiles.values().map(Vec::len).collect();
+    let tiles = if counts.is_empty() {
+        json!({})
+    } else {
+        let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
+        json!({
+            "Nb Tiles": counts.len(),
+            "Min Files": counts.iter().min(),
+            "Max Files": counts.iter().max(),
+            "Mean Files": (mean * 100.0).round() / 100.0,
+        })
+    };
+    let center = doc.center.unwrap_or_else(|| doc.default_center());
+    let name = MosaicUri::parse(input)
+        .map(|u| backend_name(&u))
+        .unwrap_or("File");
+    json!({
+        "Path": input,
+        "Backend": name,
+        "File Size": mosaic.stored_size().unwrap_or(0),
+        "Compressed": input.ends_with(".gz"),
+        "Profile": {
+            "MosaicJSON": doc.mosaicjson,
+            "Version": doc.version,
+            "Name": doc.name,
+            "Description": doc.description,
+            "Attribution": doc.attribution,
+        },
+        "GEO": {
+            "TileMatrixSet": read_tms_id,
+            "BoundingBox": doc.bounds,
+            "Center": [center.lon, center.lat, center.zoom],
+            "Min Zoom": doc.minzoom,
+            "Max Zoom": doc.maxzoom,
+            "QuadKey Zoom": doc.effective_quadkey_zoom(),
+        },
+        "TILES": tiles,
+    })
+}
+
+fn py_value(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) if n.is_f64() => py_float(n.as_f64().unwrap_or(0.0)),
+        Value::Array(items) => format!(
+            "({})",
+            items.iter().map(py_value).collect::<Vec<_>>().join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+/// The text form of `mosaic info`, as cogeo-mosaic prints it (without terminal styling).
+pub fn info_text(report: &Value) -> String {
+    let mut out = String::new();
+    for key in ["Path", "Backend", "File Size", "Compressed"] {
+        let label = if key == "Path" { "File" } else { key };
+        out.push_str(&format!("{label}: {}\n", py_value(&report[key])));
+    }
+    for (section, title) in [("Profile", "Profile"), ("GEO", "Geo"), ("TILES", "Tiles")] {
+        out.push('\n');
+        out.push_str(title);
+        out.push('\n');
+        if let Some(map) = report[section].as_object() {
+            for (k, v) in map {
+                out.push_str(&format!("    {:<18}{}\n", format!("{k}:"), py_value(v)));
+            }
+        }
+    }
+    out.pop();
+    out
+}
+
+/// One GeoJSON Feature per quadkey (in the mosaic's own TMS), as `to-geojson` prints them.
+pub async fn tile_features(mosaic: &dyn MosaicRead) -> Result<Vec<Value>> {
+    let doc = mosaic.document();
+    let tms = doc.tms();
+    let prefix = doc.asset_prefix.clone().unwrap_or_default();
+    let mut out = Vec::new();
+    for qk in mosaic.quadkeys().await? {
+        let tile = tms.quadkey_to_tile(&qk)?;
+        let [w, s, e, n] = tms.bounds(tile);
+        let assets: Vec<String> = mosaic
+            .query(&crate::index::QuadkeyQuery::Exact(qk.clone()))
+            .await?
+            .into_iter()
+            .map(|a| format!("{prefix}{a}"))
+            .collect();
+        out.push(json!({
+            "type": "Feature",
+            "id": format!("Tile(x={}, y={}, z={})", tile.x, tile.y, tile.z),
+            "geometry": {"type": "Polygon", "coordinates": [[[w, s], [w, n], [e, n], [e, s], [w, s]]]},
+            "properties": {"nb_assets": assets.len(), "assets": assets},
+        }));
+    }
+    Ok(out)
+}
