@@ -114,10 +114,7 @@ impl MosaicCache {
         self.mosaics
             .try_get_with(uri.to_string(), backend::open(uri))
             .await
-            .map_err(|e| {
-                Arc::try_unwrap(e)
-                    .unwrap_or_else(|shared| crate::Error::InvalidInput(shared.to_string()))
-            })
+            .map_err(|e| Arc::try_unwrap(e).unwrap_or_else(|shared| shared.duplicate()))
     }
 
     /// Forgets a cached mosaic (after writing it, for instance).

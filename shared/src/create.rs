@@ -884,7 +884,7 @@ mod tests {
         let doc = MosaicJson::from_footprints(&[fp], &CreateOptions::new(2, 4)).unwrap();
         // Both sides of the antimeridian, nothing in between.
         let keys: Vec<_> = doc.tiles.keys().cloned().collect();
-        assert_eq!(keys, vec!["12".to_string(), "13".to_string()]);
+        assert_eq!(keys, vec!["02".to_string(), "13".to_string()]);
     }
 
     #[test]

@@ -146,6 +146,52 @@ impl Error {
         }
     }
 
+    /// A copy of this error (I/O sources are rebuilt from their kind and message), for
+    /// errors shared between waiters of one cache load.
+    pub fn duplicate(&self) -> Error {
+        match self {
+            Error::InvalidMosaic { field, reason } => Error::InvalidMosaic {
+                field: field.clone(),
+                reason: reason.clone(),
+            },
+            Error::Tms(m) => Error::Tms(m.clone()),
+            Error::InvalidInput(m) => Error::InvalidInput(m.clone()),
+            Error::InvalidUri { uri, reason } => Error::InvalidUri {
+                uri: uri.clone(),
+                reason: reason.clone(),
+            },
+            Error::UnknownScheme { scheme } => Error::UnknownScheme {
+                scheme: scheme.clone(),
+            },
+            Error::Unsupported { scheme } => Error::Unsupported {
+                scheme: scheme.clone(),
+            },
+            Error::ReadOnly { scheme } => Error::ReadOnly {
+                scheme: scheme.clone(),
+            },
+            Error::NotFound { uri } => Error::NotFound { uri: uri.clone() },
+            Error::AlreadyExists { uri } => Error::AlreadyExists { uri: uri.clone() },
+            Error::Auth { uri, reason } => Error::Auth {
+                uri: uri.clone(),
+                reason: reason.clone(),
+            },
+            Error::Storage { uri, reason } => Error::Storage {
+                uri: uri.clone(),
+                reason: reason.clone(),
+            },
+            Error::Io { path, source } => Error::Io {
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::Dataset { path, reason } => Error::Dataset {
+                path: path.clone(),
+                reason: reason.clone(),
+            },
+            Error::MultipleDataTypes(t) => Error::MultipleDataTypes(t.clone()),
+            Error::NoAssets(m) => Error::NoAssets(m.clone()),
+        }
+    }
+
     pub(crate) fn invalid_field(field: &str, reason: impl Into<String>) -> Self {
         Error::InvalidMosaic {
             field: Some(field.to_string()),

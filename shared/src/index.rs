@@ -302,7 +302,7 @@ mod tests {
         assert_eq!(idx.assets_for_tile(0, 0, 1).unwrap(), ["a", "b", "c", "d"]);
         assert_eq!(idx.assets_for_tile(0, 0, 2).unwrap(), ["a", "b", "c"]);
         assert_eq!(idx.assets_for_tile(1, 0, 3).unwrap(), ["b", "c"]);
-        assert_eq!(idx.assets_for_tile(3, 1, 5).unwrap(), ["b", "c"]);
+        assert_eq!(idx.assets_for_tile(5, 1, 5).unwrap(), ["b", "c"]);
         assert!(idx.assets_for_tile(7, 0, 3).unwrap().is_empty());
         let rev = idx
             .lookup(
