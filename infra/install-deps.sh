@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the system packages the workspace builds and tests against (Debian 12):
+# GDAL 3.6 (libgdal-dev for the `gdal` crate, gdal-bin for checks). Idempotent.
+# apt-get can fail once on these machines (the image deletes .debs between dpkg runs);
+# the install is retried.
+set -euo pipefail
+
+pkgs=(libgdal-dev gdal-bin pkg-config)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "[install-deps] apt-get install ${missing[*]}" >&2
+$SUDO apt-get update -qq
+for attempt in 1 2 3; do
+  if DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null; then
+    exit 0
+  fi
+  echo "[install-deps] apt-get install failed (attempt $attempt), retrying" >&2
+  sleep 2
+done
+echo "[install-deps] could not install ${missing[*]}" >&2
+exit 1

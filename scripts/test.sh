@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace from a clean checkout: installs the system packages
+# it needs, builds, and runs unit, doc and integration tests (parity with cogeo-mosaic
+# over ../shared/refdata/public, or $MOSAIC_REFDATA).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash infra/install-deps.sh
+
+if [ ! -d "${MOSAIC_REFDATA:-../shared/refdata/public}" ]; then
+  echo "reference data not found at ${MOSAIC_REFDATA:-../shared/refdata/public}" >&2
+  exit 1
+fi
+
+cargo fmt --all -- --check
+# The CLI tests run the `mosaic` binary: build it first.
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast
