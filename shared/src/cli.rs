@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::backend::{self, MosaicRead, MosaicUri, WriteMode, backend_name};
-use crate::create::{CreateOptions, Footprint, UpdateOptions, read_features};
+use crate::create::{CreateOptions, Footprint, UpdateOptions, read_footprints};
 use crate::crs::Crs;
 use crate::dataset::{DatasetInfo, get_footprints, mosaic_zooms};
 use crate::index::{Lookup, LookupOptions};
@@ -396,14 +396,10 @@ pub async fn run(cli: Cli) -> Result<()> {
             emit_document(&doc, a.common.output.as_deref()).await
         }
         Command::CreateFromFeatures(a) => {
-            let mut features = Vec::new();
+            let mut fps = Vec::new();
             for f in &a.features {
-                features.extend(read_features(&read_input(f)?)?);
+                fps.extend(read_footprints(&read_input(f)?, &a.property)?);
             }
-            let fps = features
-                .iter()
-                .map(|f| Footprint::from_feature(f, &a.property))
-                .collect::<Result<Vec<_>>>()?;
             let mut opts = CreateOptions::new(a.minzoom, a.maxzoom);
             apply_common(&mut opts, &a.common)?;
             opts.progress = progress(0, "Iterate over quadkeys", a.common.quiet);

@@ -8,7 +8,8 @@
 //!    bounds (boundary contact counts) are found through an R-tree, kept in input order,
 //!    then filtered/sorted by tile coverage and truncated.
 
-use std::collections::HashSet;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use gdal::DriverManager;
@@ -18,6 +19,9 @@ use geo::{Coord, Intersects, LineString, Polygon, Rect};
 use indexmap::IndexMap;
 use indicatif::ProgressBar;
 use rstar::{AABB, RTree, RTreeObject};
+use serde::Deserialize;
+use serde::de::{self, SeqAccess, Visitor};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::mosaicjson::{Center, MOSAICJSON_VERSION, MosaicJson};
@@ -65,15 +69,7 @@ impl Footprint {
             .ok_or_else(|| {
                 Error::InvalidInput(format!("feature {id} has no property `{property}`"))
             })?;
-        let asset = match asset {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            other => {
-                return Err(Error::InvalidInput(format!(
-                    "feature {id}: property `{property}` is {other}, not a string"
-                )));
-            }
-        };
+        let asset = asset_string(asset.clone(), &id, property)?;
         let geometry = feature
             .get("geometry")
             .filter(|g| !g.is_null())
@@ -88,55 +84,82 @@ impl Footprint {
     }
 }
 
-fn parse_ring(v: &Value) -> std::result::Result<Vec<[f64; 2]>, String> {
-    let arr = v.as_array().ok_or("ring is not an array")?;
-    let ring: Vec<[f64; 2]> = arr
-        .iter()
-        .map(|p| {
-            let p = p
-                .as_array()
-                .filter(|p| p.len() >= 2)
-                .ok_or("position needs 2 numbers")?;
-            match (p[0].as_f64(), p[1].as_f64()) {
-                (Some(x), Some(y)) if x.is_finite() && y.is_finite() => Ok([x, y]),
-                _ => Err("position has non-numeric coordinates"),
-            }
-        })
-        .collect::<std::result::Result<_, _>>()?;
-    if ring.len() < 4 {
-        return Err(format!(
-            "a polygon ring needs at least 4 positions, got {}",
-            ring.len()
-        ));
+fn asset_string(v: Value, id: &str, property: &str) -> Result<String> {
+    match v {
+        Value::String(s) => Ok(s),
+        Value::Number(n) => Ok(n.to_string()),
+        other => Err(Error::InvalidInput(format!(
+            "feature {id}: property `{property}` is {other}, not a string"
+        ))),
     }
-    Ok(ring)
 }
 
-fn parse_polygon(v: &Value) -> std::result::Result<Rings, String> {
-    let rings = v.as_array().ok_or("polygon coordinates are not an array")?;
-    if rings.is_empty() {
+/// A GeoJSON position: the first two numbers (x, y) of an array, extra ordinates ignored.
+#[derive(Debug, Clone, Copy)]
+struct Position([f64; 2]);
+
+impl<'de> Deserialize<'de> for Position {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Position;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a position [x, y, ...]")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Position, A::Error> {
+                let x: f64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::custom("position needs 2 numbers"))?;
+                let y: f64 = seq
+                    .next_element()?
+                    .ok_or_else(|| de::Error::custom("position needs 2 numbers"))?;
+                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+                if !x.is_finite() || !y.is_finite() {
+                    return Err(de::Error::custom("position has non-finite coordinates"));
+                }
+                Ok(Position([x, y]))
+            }
+        }
+        d.deserialize_seq(V)
+    }
+}
+
+fn to_rings(polygon: Vec<Vec<Position>>) -> std::result::Result<Rings, String> {
+    if polygon.is_empty() {
         return Err("polygon has no ring".into());
     }
-    rings.iter().map(parse_ring).collect()
+    polygon
+        .into_iter()
+        .map(|ring| {
+            if ring.len() < 4 {
+                return Err(format!(
+                    "a polygon ring needs at least 4 positions, got {}",
+                    ring.len()
+                ));
+            }
+            Ok(ring.into_iter().map(|p| p.0).collect())
+        })
+        .collect()
 }
 
-/// Parses a GeoJSON Polygon or MultiPolygon geometry.
-pub fn parse_geometry(g: &Value) -> std::result::Result<Vec<Rings>, String> {
-    let kind = g.get("type").and_then(Value::as_str).unwrap_or("");
-    let coords = g.get("coordinates").ok_or("geometry has no coordinates")?;
+/// Polygons of a GeoJSON geometry given its `type` and raw `coordinates` text.
+fn polygons_of(kind: &str, coordinates: &str) -> std::result::Result<Vec<Rings>, String> {
     match kind {
-        "Polygon" => Ok(vec![parse_polygon(coords)?]),
+        "Polygon" => {
+            let p: Vec<Vec<Position>> =
+                serde_json::from_str(coordinates).map_err(|e| e.to_string())?;
+            Ok(vec![to_rings(p)?])
+        }
         "MultiPolygon" => {
-            let polys: Vec<Rings> = coords
-                .as_array()
-                .ok_or("coordinates are not an array")?
-                .iter()
-                .map(parse_polygon)
-                .collect::<std::result::Result<_, _>>()?;
-            if polys.is_empty() {
+            let ps: Vec<Vec<Vec<Position>>> =
+                serde_json::from_str(coordinates).map_err(|e| e.to_string())?;
+            if ps.is_empty() {
                 return Err("MultiPolygon has no polygon".into());
             }
-            Ok(polys)
+            ps.into_iter().map(to_rings).collect()
         }
         other => Err(format!(
             "geometry type `{other}` is not supported (Polygon or MultiPolygon)"
@@ -144,38 +167,104 @@ pub fn parse_geometry(g: &Value) -> std::result::Result<Vec<Rings>, String> {
     }
 }
 
-/// Reads GeoJSON features: a FeatureCollection, a Feature, or a sequence of either
-/// (newline-delimited or concatenated, RFC 8142 record separators allowed). Gzip is detected.
-pub fn read_features(bytes: &[u8]) -> Result<Vec<Value>> {
+/// Parses a GeoJSON Polygon or MultiPolygon geometry.
+pub fn parse_geometry(g: &Value) -> std::result::Result<Vec<Rings>, String> {
+    let kind = g.get("type").and_then(Value::as_str).unwrap_or("");
+    let coords = g.get("coordinates").ok_or("geometry has no coordinates")?;
+    polygons_of(kind, &coords.to_string())
+}
+
+#[derive(Deserialize)]
+struct RawGeometry<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    coordinates: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct RawFeature<'a> {
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    geometry: Option<RawGeometry<'a>>,
+    #[serde(default, borrow)]
+    properties: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct RawItem<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    features: Option<Vec<RawFeature<'a>>>,
+    #[serde(default, borrow)]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    geometry: Option<RawGeometry<'a>>,
+    #[serde(default, borrow)]
+    properties: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
+}
+
+fn footprint_of(f: RawFeature<'_>, property: &str, index: usize) -> Result<Footprint> {
+    let id =
+        f.id.map(|v| v.get().to_string())
+            .unwrap_or_else(|| format!("#{index}"));
+    let raw = f
+        .properties
+        .as_ref()
+        .and_then(|p| p.get(property))
+        .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no property `{property}`")))?;
+    let value: Value = serde_json::from_str(raw.get())
+        .map_err(|e| Error::InvalidInput(format!("feature {id}: {e}")))?;
+    let asset = asset_string(value, &id, property)?;
+    let g = f
+        .geometry
+        .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no geometry")))?;
+    let polygons = polygons_of(&g.kind, g.coordinates.get())
+        .map_err(|e| Error::InvalidInput(format!("feature {id}: {e}")))?;
+    Ok(Footprint { asset, polygons })
+}
+
+/// Reads footprints from GeoJSON text: a FeatureCollection, a Feature, or a sequence of
+/// either (newline-delimited or concatenated, RFC 8142 record separators allowed; gzip
+/// detected), the asset of each taken from `properties[property]`. Features are parsed
+/// without building JSON trees, so 100k footprints cost little more than their text.
+pub fn read_footprints(bytes: &[u8], property: &str) -> Result<Vec<Footprint>> {
     let mut text = Vec::new();
-    let bytes = if crate::mosaicjson::is_gzip(bytes) {
+    if crate::mosaicjson::is_gzip(bytes) {
         flate2::read::MultiGzDecoder::new(bytes)
             .read_to_end(&mut text)
             .map_err(|e| Error::InvalidInput(format!("gzip: {e}")))?;
-        &text[..]
     } else {
-        bytes
-    };
-    let cleaned: Vec<u8> = bytes
-        .iter()
-        .map(|&b| if b == 0x1e { b' ' } else { b })
-        .collect();
+        text.extend_from_slice(bytes);
+    }
+    for b in text.iter_mut().filter(|b| **b == 0x1e) {
+        *b = b' ';
+    }
     let mut out = Vec::new();
-    for item in serde_json::Deserializer::from_slice(&cleaned).into_iter::<Value>() {
+    for item in serde_json::Deserializer::from_slice(&text).into_iter::<RawItem>() {
         let item = item.map_err(|e| Error::InvalidInput(format!("GeoJSON: {e}")))?;
-        match item.get("type").and_then(Value::as_str) {
-            Some("FeatureCollection") => match item {
-                Value::Object(mut o) => match o.remove("features") {
-                    Some(Value::Array(f)) => out.extend(f),
-                    _ => {
-                        return Err(Error::InvalidInput(
-                            "FeatureCollection has no `features` array".into(),
-                        ));
-                    }
-                },
-                _ => unreachable!(),
-            },
-            Some("Feature") => out.push(item),
+        match item.kind.as_ref() {
+            "FeatureCollection" => {
+                let features = item.features.ok_or_else(|| {
+                    Error::InvalidInput("FeatureCollection has no `features` array".into())
+                })?;
+                out.reserve(features.len());
+                for f in features {
+                    let n = out.len();
+                    out.push(footprint_of(f, property, n)?);
+                }
+            }
+            "Feature" => {
+                let n = out.len();
+                let f = RawFeature {
+                    id: item.id,
+                    geometry: item.geometry,
+                    properties: item.properties,
+                };
+                out.push(footprint_of(f, property, n)?);
+            }
             other => {
                 return Err(Error::InvalidInput(format!(
                     "expected GeoJSON Features, found type {other:?}"
@@ -877,9 +966,13 @@ mod tests {
         assert!(Footprint::from_feature(&f, "path").is_err());
         let text = br#"{"type":"Feature","properties":{"p":"x"},"geometry":{"type":"MultiPolygon","coordinates":[[[[179,0],[180,0],[180,1],[179,1],[179,0]]],[[[-180,0],[-179,0],[-179,1],[-180,1],[-180,0]]]]}}
 {"type":"FeatureCollection","features":[]}"#;
-        let feats = read_features(text).unwrap();
-        assert_eq!(feats.len(), 1);
-        let fp = Footprint::from_feature(&feats[0], "p").unwrap();
+        let fps = read_footprints(text, "p").unwrap();
+        assert_eq!(fps.len(), 1);
+        let fp = fps.into_iter().next().unwrap();
+        assert!(read_footprints(text, "missing").is_err());
+        assert!(read_footprints(br#"{"type":"Point","coordinates":[0,0]}"#, "p").is_err());
+        let with_z = br#"{"type":"Feature","id":"z","properties":{"p":7},"geometry":{"type":"Polygon","coordinates":[[[0,0,1],[1,0,1],[1,1,1],[0,0,1]]]}}"#;
+        assert_eq!(read_footprints(with_z, "p").unwrap()[0].asset, "7");
         assert_eq!(fp.polygons.len(), 2);
         let doc = MosaicJson::from_footprints(&[fp], &CreateOptions::new(2, 4)).unwrap();
         // Both sides of the antimeridian, nothing in between.

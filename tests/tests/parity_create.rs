@@ -1,6 +1,6 @@
 //! Mosaic creation parity with cogeo-mosaic 9.2.0 over every document of the reference set.
 
-use mosaic::create::{CreateOptions, Footprint, read_features};
+use mosaic::create::{CreateOptions, Footprint, read_footprints};
 use mosaic::{MosaicJson, TileMatrixSet};
 use mosaic_integration_tests::{accessor_property, read_bytes, read_json, refdata};
 use serde_json::Value;
@@ -40,19 +40,16 @@ fn from_features_matches_reference_documents() {
     let entries = calls["mosaics"].as_array().expect("mosaics list");
     assert!(!entries.is_empty());
     let mut compared = 0;
-    let mut sources: std::collections::HashMap<String, Vec<Value>> = Default::default();
+    let mut sources: std::collections::HashMap<(String, String), Vec<Footprint>> =
+        Default::default();
     for entry in entries {
         let source = entry["source"].as_str().unwrap();
-        let features = sources
-            .entry(source.to_string())
-            .or_insert_with(|| read_features(&read_bytes(source)).unwrap());
         let prop = accessor_property(entry["accessor"].as_str());
-        let fps: Vec<Footprint> = features
-            .iter()
-            .map(|f| Footprint::from_feature(f, &prop).unwrap())
-            .collect();
+        let fps = sources
+            .entry((source.to_string(), prop.clone()))
+            .or_insert_with(|| read_footprints(&read_bytes(source), &prop).unwrap());
         let opts = options(&entry["kwargs"]);
-        let ours = MosaicJson::from_footprints(&fps, &opts);
+        let ours = MosaicJson::from_footprints(fps, &opts);
         let Some(mosaic_path) = entry["mosaic"].as_str() else {
             // The reference raised (e.g. minimum_tile_cover + tile_cover_sort, an upstream
             // bug documented in docs/compatibility.md): we must produce a valid document.
