@@ -346,12 +346,12 @@ impl CreateOptions {
                 "zoom levels must be within 0..=30".into(),
             ));
         }
-        if let Some(c) = self.minimum_tile_cover {
-            if !(0.0..=1.0).contains(&c) {
-                return Err(Error::InvalidInput(
-                    "`minimum_tile_cover` HAS TO be between 0 and 1.".into(),
-                ));
-            }
+        if let Some(c) = self.minimum_tile_cover
+            && !(0.0..=1.0).contains(&c)
+        {
+            return Err(Error::InvalidInput(
+                "`minimum_tile_cover` HAS TO be between 0 and 1.".into(),
+            ));
         }
         Ok(())
     }

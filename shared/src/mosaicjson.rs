@@ -263,21 +263,21 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 /// Turns serde's message (`field \`x\`: reason at line..`) into a typed error naming the field.
 fn field_error(e: serde_json::Error) -> Error {
     let msg = e.to_string();
-    if let Some(rest) = msg.strip_prefix("field `") {
-        if let Some((field, reason)) = rest.split_once("`: ") {
-            return Error::InvalidMosaic {
-                field: Some(field.to_string()),
-                reason: reason.to_string(),
-            };
-        }
+    if let Some(rest) = msg.strip_prefix("field `")
+        && let Some((field, reason)) = rest.split_once("`: ")
+    {
+        return Error::InvalidMosaic {
+            field: Some(field.to_string()),
+            reason: reason.to_string(),
+        };
     }
-    if let Some(rest) = msg.strip_prefix("missing field `") {
-        if let Some((field, _)) = rest.split_once('`') {
-            return Error::InvalidMosaic {
-                field: Some(field.to_string()),
-                reason: "required field is missing".into(),
-            };
-        }
+    if let Some(rest) = msg.strip_prefix("missing field `")
+        && let Some((field, _)) = rest.split_once('`')
+    {
+        return Error::InvalidMosaic {
+            field: Some(field.to_string()),
+            reason: "required field is missing".into(),
+        };
     }
     Error::InvalidMosaic {
         field: None,

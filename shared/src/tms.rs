@@ -387,7 +387,8 @@ impl TileMatrixSet {
             m.id.parse::<u8>().map_err(|_| {
                 Error::Tms(format!("tile matrix id `{}` is not a zoom level", m.id))
             })?;
-            if !(m.cell_size > 0.0) || m.tile_width == 0 || m.tile_height == 0 {
+            if m.cell_size.is_nan() || m.cell_size <= 0.0 || m.tile_width == 0 || m.tile_height == 0
+            {
                 return Err(Error::Tms(format!(
                     "tile matrix {} has a non-positive size",
                     m.id
@@ -402,14 +403,13 @@ impl TileMatrixSet {
         }
         doc.tile_matrices
             .sort_by_key(|m| m.id.parse::<u8>().unwrap_or(u8::MAX));
-        if let Some(id) = &doc.id {
-            if id.is_empty()
+        if let Some(id) = &doc.id
+            && (id.is_empty()
                 || !id
                     .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
-            {
-                return Err(Error::Tms(format!("TileMatrixSet id `{id}` is invalid")));
-            }
+                    .all(|c| c.is_alphanumeric() || c == '_' || c == '-'))
+        {
+            return Err(Error::Tms(format!("TileMatrixSet id `{id}` is invalid")));
         }
         let crs_text = match &doc.crs {
             Value::String(s) => s.clone(),
@@ -658,7 +658,7 @@ impl TileMatrixSet {
     /// Tile bounds in `crs`, with densified edges (morecantile `feature()`'s polygon).
     pub fn feature_bounds(&self, t: Tile, crs: &Crs) -> [f64; 4] {
         let xyb = self.xy_bounds(t);
-        if &self.crs == &Crs::WebMercator && crs == &Crs::Wgs84 {
+        if self.crs == Crs::WebMercator && crs == &Crs::Wgs84 {
             // Monotonic projection: the corners are the extremes.
             return self.bounds(t);
         }
