@@ -519,8 +519,21 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
     );
     let ul = tms.tile(minx, maxy, zoom);
     let lr = tms.tile(maxx, miny, zoom);
-    let (x0, x1) = (ul.x.min(lr.x), ul.x.max(lr.x) + 1);
-    let (y0, y1) = (ul.y.min(lr.y), ul.y.max(lr.y) + 1);
+    let (mut x0, mut x1) = (ul.x.min(lr.x), ul.x.max(lr.x) + 1);
+    let (mut y0, mut y1) = (ul.y.min(lr.y), ul.y.max(lr.y) + 1);
+    // supermorecado takes the range from the lon/lat extrema's corners, which is right for
+    // Web Mercator (monotonic) but misses footprints in e.g. polar stereographic grids:
+    // widen it to the tiles of every projected vertex (a no-op for monotonic projections).
+    for fp in footprints {
+        for p in fp.polygons.iter().flatten().flatten() {
+            let (lon, lat) = tms.truncate_lnglat(p[0], p[1]);
+            let (x, y) = tms.xy(lon, lat);
+            if x.is_finite() && y.is_finite() {
+                let t = tms.tile_xy(x, y, zoom);
+                (x0, x1, y0, y1) = (x0.min(t.x), x1.max(t.x + 1), y0.min(t.y), y1.max(t.y + 1));
+            }
+        }
+    }
     let (nx, ny) = ((x1 - x0) as usize, (y1 - y0) as usize);
     if nx.saturating_mul(ny) > 1usize << 31 {
         return Err(Error::InvalidInput(format!(

@@ -57,3 +57,90 @@ pub fn mosaic_bin() -> PathBuf {
     }
     p
 }
+
+/// A minimal static HTTP/1.1 file server on 127.0.0.1 with `Range` support (206), enough
+/// for GDAL's `/vsicurl/`. Serves `root` until the process ends; returns the base URL.
+pub fn serve_dir(root: PathBuf) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let root = root.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut stream = stream;
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut range = None;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("range: bytes=") {
+                            range = Some(v.trim().to_string());
+                        }
+                    }
+                    let mut parts = request.split_whitespace();
+                    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+                    let rel = path.split('?').next().unwrap_or("").trim_start_matches('/');
+                    let body = if rel.contains("..") {
+                        None
+                    } else {
+                        std::fs::read(root.join(rel)).ok()
+                    };
+                    let response = match body {
+                        None => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
+                        Some(data) => {
+                            let len = data.len();
+                            let (status, start, end) =
+                                match range.as_deref().and_then(|r| r.split_once('-')) {
+                                    Some((a, b)) => {
+                                        let (start, end) = if a.is_empty() {
+                                            (len.saturating_sub(b.parse().unwrap_or(0)), len - 1)
+                                        } else {
+                                            (
+                                                a.parse().unwrap_or(0),
+                                                b.parse().unwrap_or(len - 1).min(len - 1),
+                                            )
+                                        };
+                                        ("206 Partial Content", start, end)
+                                    }
+                                    None => ("200 OK", 0, len.saturating_sub(1)),
+                                };
+                            let chunk = if len == 0 || start > end {
+                                &data[0..0]
+                            } else {
+                                &data[start..=end]
+                            };
+                            let mut head = format!(
+                                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nAccept-Ranges: bytes\r\nContent-Type: application/octet-stream\r\n",
+                                chunk.len()
+                            );
+                            if status.starts_with("206") {
+                                head.push_str(&format!(
+                                    "Content-Range: bytes {start}-{end}/{len}\r\n"
+                                ));
+                            }
+                            head.push_str("\r\n");
+                            let mut out = head.into_bytes();
+                            if method != "HEAD" {
+                                out.extend_from_slice(chunk);
+                            }
+                            out
+                        }
+                    };
+                    if stream.write_all(&response).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    base
+}
