@@ -266,15 +266,20 @@ pub fn transform_bounds(src: &Crs, dst: &Crs, bbox: [f64; 4], densify: usize) ->
     // proj_trans_bounds does, extend to it and to every longitude.
     if *dst == Crs::Wgs84 {
         for pole in [90.0, -90.0] {
-            if let Ok((px, py)) = transform_point(dst, src, 0.0, pole) {
-                if px.is_finite() && py.is_finite() && px >= l && px <= r && py >= b && py <= t {
-                    out[0] = -180.0;
-                    out[2] = 180.0;
-                    if pole > 0.0 {
-                        out[3] = 90.0;
-                    } else {
-                        out[1] = -90.0;
-                    }
+            if let Ok((px, py)) = transform_point(dst, src, 0.0, pole)
+                && px.is_finite()
+                && py.is_finite()
+                && px >= l
+                && px <= r
+                && py >= b
+                && py <= t
+            {
+                out[0] = -180.0;
+                out[2] = 180.0;
+                if pole > 0.0 {
+                    out[3] = 90.0;
+                } else {
+                    out[1] = -90.0;
                 }
             }
         }
