@@ -13,6 +13,7 @@ if [ ! -d "${MOSAIC_REFDATA:-../shared/refdata/public}" ]; then
 fi
 
 cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The CLI tests run the `mosaic` binary: build it first.
 cargo build --workspace --bins
 log=$(mktemp)
