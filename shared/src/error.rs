@@ -102,6 +102,9 @@ pub enum Error {
     /// A look-up found no asset.
     #[error("no assets found for {0}")]
     NoAssets(String),
+    /// Assets were found but none has data for the request.
+    #[error("empty mosaic: {0}")]
+    EmptyMosaic(String),
 }
 
 impl Error {
@@ -112,7 +115,7 @@ impl Error {
     /// ```
     pub fn http_status(&self) -> u16 {
         match self {
-            Error::NoAssets(_) => 204,
+            Error::NoAssets(_) | Error::EmptyMosaic(_) => 204,
             Error::InvalidMosaic { .. }
             | Error::Tms(_)
             | Error::InvalidInput(_)
@@ -137,7 +140,7 @@ impl Error {
             | Error::Tms(_) => 64, // EX_USAGE
             Error::InvalidMosaic { .. } | Error::MultipleDataTypes(_) => 65, // EX_DATAERR
             Error::NotFound { .. } => 66,                                    // EX_NOINPUT
-            Error::NoAssets(_) => 3,
+            Error::NoAssets(_) | Error::EmptyMosaic(_) => 3,
             Error::Unsupported { .. } | Error::ReadOnly { .. } => 69, // EX_UNAVAILABLE
             Error::AlreadyExists { .. } => 73,                        // EX_CANTCREAT
             Error::Io { .. } => 74,                                   // EX_IOERR
@@ -189,6 +192,7 @@ impl Error {
             },
             Error::MultipleDataTypes(t) => Error::MultipleDataTypes(t.clone()),
             Error::NoAssets(m) => Error::NoAssets(m.clone()),
+            Error::EmptyMosaic(m) => Error::EmptyMosaic(m.clone()),
         }
     }
 

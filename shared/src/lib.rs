@@ -25,6 +25,7 @@ mod error;
 pub mod index;
 pub mod mosaicjson;
 pub mod pyjson;
+pub mod render;
 pub mod tms;
 
 pub use error::{Error, Result};

@@ -144,3 +144,83 @@ pub fn serve_dir(root: PathBuf) -> String {
     });
     base
 }
+
+/// A NumPy `.npy` array (format 1.x/2.x, C order) with its values as `f64`.
+#[derive(Debug, Clone)]
+pub struct Npy {
+    /// numpy `descr` (`|u1`, `<f4`, `|b1`, ...).
+    pub descr: String,
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Values in C order.
+    pub values: Vec<f64>,
+}
+
+/// Parses `.npy` bytes.
+pub fn parse_npy(bytes: &[u8]) -> Npy {
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "not an npy file");
+    let (hlen, start) = if bytes[6] == 1 {
+        (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10)
+    } else {
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
+    };
+    let header = std::str::from_utf8(&bytes[start..start + hlen]).expect("header");
+    let descr = header
+        .split("'descr': '")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("descr")
+        .to_string();
+    assert!(header.contains("'fortran_order': False"));
+    let shape: Vec<usize> = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .expect("shape")
+        .split(',')
+        .filter_map(|d| d.trim().parse().ok())
+        .collect();
+    let body = &bytes[start + hlen..];
+    let values: Vec<f64> = match descr.as_str() {
+        "|u1" | "|b1" => body.iter().map(|v| f64::from(*v)).collect(),
+        "|i1" => body.iter().map(|v| f64::from(*v as i8)).collect(),
+        "<u2" => body
+            .chunks_exact(2)
+            .map(|c| f64::from(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        "<i2" => body
+            .chunks_exact(2)
+            .map(|c| f64::from(i16::from_le_bytes([c[0], c[1]])))
+            .collect(),
+        "<u4" => body
+            .chunks_exact(4)
+            .map(|c| f64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        "<i4" => body
+            .chunks_exact(4)
+            .map(|c| f64::from(i32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        "<i8" => body
+            .chunks_exact(8)
+            .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+            .collect(),
+        "<f4" => body
+            .chunks_exact(4)
+            .map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+            .collect(),
+        "<f8" => body
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+            .collect(),
+        other => panic!("unsupported npy dtype {other}"),
+    };
+    assert_eq!(values.len(), shape.iter().product::<usize>(), "npy size");
+    Npy {
+        descr,
+        shape,
+        values,
+    }
+}

@@ -1,0 +1,152 @@
+//! Rendering parity with rio-tiler: every render of the reference set's `renders/manifest.json`
+//! is rendered with our GDAL engine and compared with the reference arrays. Masks must agree
+//! on ≥ 99.5 % of the values and data on ≥ 99 % of the values valid in both.
+
+use std::sync::Arc;
+
+use mosaic::backend::memory::MemoryBackend;
+use mosaic::index::LookupOptions;
+use mosaic::render::{PixelSelection, TileOptions, render_tile};
+use mosaic::{MosaicJson, Tile, TileMatrixSet};
+use mosaic_integration_tests::{parse_npy, read_bytes, read_json, refdata};
+use serde_json::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renders_match_rio_tiler() {
+    let manifest = read_json("renders/manifest.json");
+    let records = manifest["renders"].as_array().expect("renders");
+    let tms = TileMatrixSet::web_mercator();
+    let mut worst_mask: f64 = 1.0;
+    let mut worst_values: f64 = 1.0;
+    let mut failures = Vec::new();
+    let mut compared = 0;
+    for rec in records {
+        let mut doc = MosaicJson::from_slice(&read_bytes(rec["mosaic"].as_str().unwrap())).unwrap();
+        // Asset paths in the documents are relative to the set directory.
+        doc.asset_prefix = Some(format!("{}/", refdata().display()));
+        let backend = Arc::new(MemoryBackend::new(doc).unwrap());
+        let t = &rec["tile"];
+        let tile = Tile::new(
+            t["x"].as_u64().unwrap(),
+            t["y"].as_u64().unwrap(),
+            t["z"].as_u64().unwrap() as u8,
+        );
+        let mut opts = TileOptions::default();
+        opts.pixel_selection = rec["pixel_selection"].as_str().unwrap().parse().unwrap();
+        opts.read.tilesize = rec["tilesize"].as_u64().unwrap_or(256) as usize;
+        opts.read.indexes = rec["indexes"]
+            .as_array()
+            .map(|a| a.iter().map(|v| v.as_u64().unwrap() as usize).collect());
+        let label = format!(
+            "{} {}",
+            rec["call"].as_str().unwrap_or(""),
+            rec["pixel_selection"]
+        );
+        let result = render_tile(
+            backend.as_ref(),
+            &tms,
+            tile,
+            &LookupOptions::default(),
+            &opts,
+        )
+        .await;
+        if let Some(err) = rec["error"].as_str() {
+            let ok = match (&result, err.split(':').next().unwrap()) {
+                (Err(mosaic::Error::EmptyMosaic(_)), "EmptyMosaicError") => true,
+                (Err(mosaic::Error::NoAssets(_)), "NoAssetFoundError") => true,
+                _ => false,
+            };
+            if !ok {
+                failures.push(format!(
+                    "{label}: expected {err}, got {:?}",
+                    result.as_ref().err()
+                ));
+            }
+            continue;
+        }
+        let out = match result {
+            Ok(o) => o,
+            Err(e) => {
+                failures.push(format!("{label}: {e}"));
+                continue;
+            }
+        };
+        let data = parse_npy(&read_bytes(rec["files"]["data"].as_str().unwrap()));
+        let mask = parse_npy(&read_bytes(rec["files"]["mask"].as_str().unwrap()));
+        let img = &out.image;
+        assert_eq!(
+            data.shape,
+            vec![img.bands, img.height, img.width],
+            "{label}: shape"
+        );
+        assert_eq!(
+            img.dtype.name(),
+            rec["dtype"].as_str().unwrap(),
+            "{label}: dtype"
+        );
+        let n = data.values.len();
+        let mut mask_same = 0usize;
+        let (mut both_valid, mut equal) = (0usize, 0usize);
+        let float = img.dtype.is_float();
+        for k in 0..n {
+            let theirs_masked = mask.values[k] != 0.0;
+            if theirs_masked == img.mask[k] {
+                mask_same += 1;
+            }
+            if !theirs_masked && !img.mask[k] {
+                both_valid += 1;
+                let (a, b) = (img.data[k], data.values[k]);
+                let same = if float {
+                    (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+                } else {
+                    a == b
+                };
+                if same {
+                    equal += 1;
+                }
+            }
+        }
+        let mask_ratio = mask_same as f64 / n as f64;
+        let value_ratio = if both_valid == 0 {
+            1.0
+        } else {
+            equal as f64 / both_valid as f64
+        };
+        worst_mask = worst_mask.min(mask_ratio);
+        worst_values = worst_values.min(value_ratio);
+        eprintln!(
+            "{label}: mask {:.3}% values {:.3}% ({} valid)",
+            mask_ratio * 100.0,
+            value_ratio * 100.0,
+            both_valid
+        );
+        if mask_ratio < 0.995 || value_ratio < 0.99 {
+            failures.push(format!(
+                "{label}: mask {mask_ratio:.4}, values {value_ratio:.4}"
+            ));
+        }
+        if opts.pixel_selection == PixelSelection::First {
+            let expected: Vec<String> = rec["assets_used"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| format!("{}/{}", refdata().display(), v.as_str().unwrap()))
+                .collect();
+            if out.assets_used != expected {
+                failures.push(format!(
+                    "{label}: assets used {:?} vs {:?}",
+                    out.assets_used, expected
+                ));
+            }
+        }
+        compared += 1;
+    }
+    eprintln!(
+        "{compared} renders compared; worst mask agreement {:.3}%, worst value agreement {:.3}%",
+        worst_mask * 100.0,
+        worst_values * 100.0
+    );
+    assert!(compared > 0);
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    let _ = Value::Null;
+}
