@@ -8,7 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::backend::{self, MosaicRead, MosaicUri, WriteMode, backend_name};
-use crate::create::{CreateOptions, Footprint, UpdateOptions, read_footprints};
+use crate::create::{CreateOptions, Footprint, UpdateOptions, read_footprints_from};
 use crate::crs::Crs;
 use crate::dataset::{DatasetInfo, get_footprints, mosaic_zooms};
 use crate::index::{Lookup, LookupOptions};
@@ -93,6 +93,106 @@ enum Command {
     ToGeojson(ToGeojsonArgs),
     /// Print the assets of a tile, a point or a bbox as a JSON array.
     Assets(AssetsArgs),
+    /// Render a mosaic tile (PNG, JPEG, WebP, GeoTIFF or NPY).
+    Tile(TileArgs),
+    /// Print every asset's values at a point as JSON (titiler's /point).
+    Point(PointArgs),
+}
+
+#[derive(Debug, Args)]
+struct TileArgs {
+    /// Mosaic URI.
+    input: String,
+    /// Zoom.
+    z: u8,
+    /// Column.
+    x: u64,
+    /// Row.
+    y: u64,
+    /// TileMatrixSet of Z/X/Y (id or TMS JSON file).
+    #[arg(long, default_value = "WebMercatorQuad")]
+    tms: String,
+    /// png, jpeg, webp, tif or npy (default: PNG when any pixel is masked, else JPEG).
+    #[arg(long)]
+    format: Option<String>,
+    /// first, highest, lowest, mean, median, stdev, count, lastbandhigh, lastbandlow.
+    #[arg(long, default_value = "first")]
+    pixel_selection: String,
+    /// Band indexes (1-based), repeated or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    bidx: Vec<usize>,
+    /// `min,max` per band (or one for all), repeated.
+    #[arg(long, allow_hyphen_values = true)]
+    rescale: Vec<String>,
+    /// Named colormap (viridis, magma, gray, rdylgn, ...).
+    #[arg(long)]
+    colormap_name: Option<String>,
+    /// Colormap JSON (`{"1": [r, g, b, a]}`).
+    #[arg(long)]
+    colormap: Option<String>,
+    /// Output size in pixels.
+    #[arg(long, default_value_t = 256)]
+    tilesize: usize,
+    /// Pixels added around the tile (multiple of 0.5).
+    #[arg(long, default_value_t = 0.0)]
+    buffer: f64,
+    /// Pixels read around the tile and cut away.
+    #[arg(long, default_value_t = 0)]
+    padding: usize,
+    /// Nodata override (number or nan).
+    #[arg(long, allow_hyphen_values = true)]
+    nodata: Option<String>,
+    /// RasterIO resampling.
+    #[arg(long, default_value = "nearest")]
+    resampling: String,
+    /// Warp resampling.
+    #[arg(long, default_value = "nearest")]
+    reproject: String,
+    /// Reverse the asset order.
+    #[arg(long)]
+    reverse: bool,
+    /// Leave the mask out of PNG/WebP.
+    #[arg(long)]
+    no_mask: bool,
+    /// Concurrent asset reads (default MOSAIC_CONCURRENCY or 10).
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Output file (stdout when absent).
+    #[arg(short, long)]
+    output: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct PointArgs {
+    /// Mosaic URI.
+    input: String,
+    /// Longitude (or x in --coord-crs).
+    #[arg(allow_hyphen_values = true)]
+    lon: f64,
+    /// Latitude (or y).
+    #[arg(allow_hyphen_values = true)]
+    lat: f64,
+    /// CRS of the coordinates (default EPSG:4326).
+    #[arg(long)]
+    coord_crs: Option<String>,
+    /// Band indexes, repeated or comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    bidx: Vec<usize>,
+    /// Nodata override.
+    #[arg(long, allow_hyphen_values = true)]
+    nodata: Option<String>,
+}
+
+/// Parses a nodata value (`nan`, `inf`, `-inf` or a number).
+pub fn parse_nodata(text: &str) -> Result<f64> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "nan" => Ok(f64::NAN),
+        "inf" => Ok(f64::INFINITY),
+        "-inf" => Ok(f64::NEG_INFINITY),
+        t => t
+            .parse()
+            .map_err(|_| Error::InvalidInput(format!("nodata `{text}` is not a number"))),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -352,7 +452,7 @@ async fn emit_document(doc: &MosaicJson, output: Option<&str>) -> Result<()> {
         }
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(&doc.to_json_vec())
+            doc.write_json(&mut out)
                 .and_then(|_| out.write_all(b"\n"))
                 .map_err(|e| Error::io("<stdout>", e))
         }
@@ -396,14 +496,29 @@ pub async fn run(cli: Cli) -> Result<()> {
             emit_document(&doc, a.common.output.as_deref()).await
         }
         Command::CreateFromFeatures(a) => {
-            let mut fps = Vec::new();
-            for f in &a.features {
-                fps.extend(read_footprints(&read_input(f)?, &a.property)?);
-            }
             let mut opts = CreateOptions::new(a.minzoom, a.maxzoom);
             apply_common(&mut opts, &a.common)?;
             opts.progress = progress(0, "Iterate over quadkeys", a.common.quiet);
-            let doc = create_from_features_blocking(fps, opts).await?;
+            let (files, property) = (a.features.clone(), a.property.clone());
+            // Parsing and creation share one blocking thread, so the memory the parser frees
+            // is what creation reuses.
+            let doc = tokio::task::spawn_blocking(move || -> Result<MosaicJson> {
+                let mut fps = Vec::new();
+                for f in &files {
+                    fps.extend(if f == "-" {
+                        read_footprints_from(std::io::stdin().lock(), &property)?
+                    } else {
+                        let file = std::fs::File::open(f).map_err(|e| match e.kind() {
+                            std::io::ErrorKind::NotFound => Error::NotFound { uri: f.clone() },
+                            _ => Error::io(f, e),
+                        })?;
+                        read_footprints_from(file, &property)?
+                    });
+                }
+                MosaicJson::from_footprints_owned(fps, &opts)
+            })
+            .await
+            .map_err(|e| Error::InvalidInput(format!("create task failed: {e}")))??;
             emit_document(&doc, a.common.output.as_deref()).await
         }
         Command::Update(a) => {
@@ -480,6 +595,87 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 Ok(())
             }
+        }
+        Command::Tile(a) => {
+            let mosaic = backend::open(&a.input).await?;
+            let tms = TileMatrixSet::from_arg(&a.tms)?;
+            let mut opts = crate::render::TileOptions::default();
+            opts.pixel_selection = a.pixel_selection.parse()?;
+            opts.read.tilesize = a.tilesize;
+            opts.read.indexes = (!a.bidx.is_empty()).then(|| a.bidx.clone());
+            opts.read.nodata = a.nodata.as_deref().map(parse_nodata).transpose()?;
+            opts.read.resampling = a.resampling.parse()?;
+            opts.read.reproject = a.reproject.parse()?;
+            opts.read.buffer = a.buffer;
+            opts.read.padding = a.padding;
+            if let Some(c) = a.concurrency {
+                opts.concurrency = c.max(1);
+            }
+            let render = crate::render::encode::RenderOptions {
+                format: a.format.as_deref().map(str::parse).transpose()?,
+                rescale: crate::render::encode::parse_rescale(&a.rescale)?,
+                colormap: match (&a.colormap_name, &a.colormap) {
+                    (Some(_), Some(_)) => {
+                        return Err(Error::InvalidInput(
+                            "give --colormap-name or --colormap, not both".into(),
+                        ));
+                    }
+                    (Some(n), None) => Some(crate::render::encode::Colormap::named(n)?),
+                    (None, Some(j)) => Some(crate::render::encode::Colormap::from_json(j)?),
+                    (None, None) => None,
+                },
+                no_mask: a.no_mask,
+            };
+            let search = LookupOptions {
+                reverse: a.reverse,
+                ..Default::default()
+            };
+            let tile = crate::render::render_tile(
+                mosaic.as_ref(),
+                &tms,
+                Tile::new(a.x, a.y, a.z),
+                &search,
+                &opts,
+            )
+            .await?;
+            let wkt = gdal::spatial_ref::SpatialRef::from_definition(&tms.crs().uri())
+                .and_then(|s| s.to_wkt())
+                .unwrap_or_default();
+            let (bytes, format) =
+                crate::render::encode::render_image(&tile.image, &render, tile.bounds, &wkt)?;
+            tracing::info!(
+                "{format:?}, {} assets used of {}",
+                tile.assets_used.len(),
+                tile.assets.len()
+            );
+            match a.output {
+                Some(path) => std::fs::write(&path, &bytes).map_err(|e| Error::io(path, e)),
+                None => std::io::stdout()
+                    .lock()
+                    .write_all(&bytes)
+                    .map_err(|e| Error::io("<stdout>", e)),
+            }
+        }
+        Command::Point(a) => {
+            let mosaic = backend::open(&a.input).await?;
+            let crs = a.coord_crs.as_deref().map(Crs::parse).transpose()?;
+            let nodata = a.nodata.as_deref().map(parse_nodata).transpose()?;
+            let indexes = (!a.bidx.is_empty()).then(|| a.bidx.clone());
+            let opts = crate::render::point::PointOptions {
+                coord_crs: crs,
+                indexes,
+                nodata,
+                concurrency: crate::render::default_concurrency(),
+            };
+            let values = crate::render::point::point_values(
+                mosaic.as_ref(),
+                a.lon,
+                a.lat,
+                &opts,
+                &LookupOptions::default(),
+            )
+            .await?;
+            print(&serde_json::to_string(&values).map_err(|e| Error::InvalidInput(e.to_string()))?)
         }
         Command::Assets(a) => {
             let mosaic = backend::open(&a.input).await?;

@@ -8,9 +8,7 @@
 //!    bounds (boundary contact counts) are found through an R-tree, kept in input order,
 //!    then filtered/sorted by tile coverage and truncated.
 
-use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
-use std::io::Read;
+use std::collections::HashSet;
 
 use gdal::DriverManager;
 use gdal::raster::{RasterizeOptions, rasterize};
@@ -19,9 +17,6 @@ use geo::{Coord, Intersects, LineString, Polygon, Rect};
 use indexmap::IndexMap;
 use indicatif::ProgressBar;
 use rstar::{AABB, RTree, RTreeObject};
-use serde::Deserialize;
-use serde::de::{self, SeqAccess, Visitor};
-use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::mosaicjson::{Center, MOSAICJSON_VERSION, MosaicJson};
@@ -84,7 +79,7 @@ impl Footprint {
     }
 }
 
-fn asset_string(v: Value, id: &str, property: &str) -> Result<String> {
+pub(crate) fn asset_string(v: Value, id: &str, property: &str) -> Result<String> {
     match v {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
@@ -94,186 +89,7 @@ fn asset_string(v: Value, id: &str, property: &str) -> Result<String> {
     }
 }
 
-/// A GeoJSON position: the first two numbers (x, y) of an array, extra ordinates ignored.
-#[derive(Debug, Clone, Copy)]
-struct Position([f64; 2]);
-
-impl<'de> Deserialize<'de> for Position {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Position;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a position [x, y, ...]")
-            }
-            fn visit_seq<A: SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> std::result::Result<Position, A::Error> {
-                let x: f64 = seq
-                    .next_element()?
-                    .ok_or_else(|| de::Error::custom("position needs 2 numbers"))?;
-                let y: f64 = seq
-                    .next_element()?
-                    .ok_or_else(|| de::Error::custom("position needs 2 numbers"))?;
-                while seq.next_element::<de::IgnoredAny>()?.is_some() {}
-                if !x.is_finite() || !y.is_finite() {
-                    return Err(de::Error::custom("position has non-finite coordinates"));
-                }
-                Ok(Position([x, y]))
-            }
-        }
-        d.deserialize_seq(V)
-    }
-}
-
-fn to_rings(polygon: Vec<Vec<Position>>) -> std::result::Result<Rings, String> {
-    if polygon.is_empty() {
-        return Err("polygon has no ring".into());
-    }
-    polygon
-        .into_iter()
-        .map(|ring| {
-            if ring.len() < 4 {
-                return Err(format!(
-                    "a polygon ring needs at least 4 positions, got {}",
-                    ring.len()
-                ));
-            }
-            Ok(ring.into_iter().map(|p| p.0).collect())
-        })
-        .collect()
-}
-
-/// Polygons of a GeoJSON geometry given its `type` and raw `coordinates` text.
-fn polygons_of(kind: &str, coordinates: &str) -> std::result::Result<Vec<Rings>, String> {
-    match kind {
-        "Polygon" => {
-            let p: Vec<Vec<Position>> =
-                serde_json::from_str(coordinates).map_err(|e| e.to_string())?;
-            Ok(vec![to_rings(p)?])
-        }
-        "MultiPolygon" => {
-            let ps: Vec<Vec<Vec<Position>>> =
-                serde_json::from_str(coordinates).map_err(|e| e.to_string())?;
-            if ps.is_empty() {
-                return Err("MultiPolygon has no polygon".into());
-            }
-            ps.into_iter().map(to_rings).collect()
-        }
-        other => Err(format!(
-            "geometry type `{other}` is not supported (Polygon or MultiPolygon)"
-        )),
-    }
-}
-
-/// Parses a GeoJSON Polygon or MultiPolygon geometry.
-pub fn parse_geometry(g: &Value) -> std::result::Result<Vec<Rings>, String> {
-    let kind = g.get("type").and_then(Value::as_str).unwrap_or("");
-    let coords = g.get("coordinates").ok_or("geometry has no coordinates")?;
-    polygons_of(kind, &coords.to_string())
-}
-
-#[derive(Deserialize)]
-struct RawGeometry<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow)]
-    coordinates: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-struct RawFeature<'a> {
-    #[serde(default, borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    geometry: Option<RawGeometry<'a>>,
-    #[serde(default, borrow)]
-    properties: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
-}
-
-#[derive(Deserialize)]
-struct RawItem<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(default, borrow)]
-    features: Option<Vec<RawFeature<'a>>>,
-    #[serde(default, borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
-    geometry: Option<RawGeometry<'a>>,
-    #[serde(default, borrow)]
-    properties: Option<HashMap<Cow<'a, str>, &'a RawValue>>,
-}
-
-fn footprint_of(f: RawFeature<'_>, property: &str, index: usize) -> Result<Footprint> {
-    let id =
-        f.id.map(|v| v.get().to_string())
-            .unwrap_or_else(|| format!("#{index}"));
-    let raw = f
-        .properties
-        .as_ref()
-        .and_then(|p| p.get(property))
-        .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no property `{property}`")))?;
-    let value: Value = serde_json::from_str(raw.get())
-        .map_err(|e| Error::InvalidInput(format!("feature {id}: {e}")))?;
-    let asset = asset_string(value, &id, property)?;
-    let g = f
-        .geometry
-        .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no geometry")))?;
-    let polygons = polygons_of(&g.kind, g.coordinates.get())
-        .map_err(|e| Error::InvalidInput(format!("feature {id}: {e}")))?;
-    Ok(Footprint { asset, polygons })
-}
-
-/// Reads footprints from GeoJSON text: a FeatureCollection, a Feature, or a sequence of
-/// either (newline-delimited or concatenated, RFC 8142 record separators allowed; gzip
-/// detected), the asset of each taken from `properties[property]`. Features are parsed
-/// without building JSON trees, so 100k footprints cost little more than their text.
-pub fn read_footprints(bytes: &[u8], property: &str) -> Result<Vec<Footprint>> {
-    let mut text = Vec::new();
-    if crate::mosaicjson::is_gzip(bytes) {
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut text)
-            .map_err(|e| Error::InvalidInput(format!("gzip: {e}")))?;
-    } else {
-        text.extend_from_slice(bytes);
-    }
-    for b in text.iter_mut().filter(|b| **b == 0x1e) {
-        *b = b' ';
-    }
-    let mut out = Vec::new();
-    for item in serde_json::Deserializer::from_slice(&text).into_iter::<RawItem>() {
-        let item = item.map_err(|e| Error::InvalidInput(format!("GeoJSON: {e}")))?;
-        match item.kind.as_ref() {
-            "FeatureCollection" => {
-                let features = item.features.ok_or_else(|| {
-                    Error::InvalidInput("FeatureCollection has no `features` array".into())
-                })?;
-                out.reserve(features.len());
-                for f in features {
-                    let n = out.len();
-                    out.push(footprint_of(f, property, n)?);
-                }
-            }
-            "Feature" => {
-                let n = out.len();
-                let f = RawFeature {
-                    id: item.id,
-                    geometry: item.geometry,
-                    properties: item.properties,
-                };
-                out.push(footprint_of(f, property, n)?);
-            }
-            other => {
-                return Err(Error::InvalidInput(format!(
-                    "expected GeoJSON Features, found type {other:?}"
-                )));
-            }
-        }
-    }
-    Ok(out)
-}
+pub use crate::geojson::{parse_geometry, read_footprints, read_footprints_from};
 
 /// Options of [`MosaicJson::from_footprints`], named as cogeo-mosaic names them.
 #[derive(Debug, Clone)]
@@ -357,8 +173,10 @@ impl CreateOptions {
     }
 }
 
+/// One polygon of a footprint in the R-tree: feature index, polygon index, exterior bbox.
 struct Part {
     feature: usize,
+    polygon: usize,
     bbox: [f64; 4],
 }
 
@@ -523,11 +341,11 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
     let (mut y0, mut y1) = (ul.y.min(lr.y), ul.y.max(lr.y) + 1);
     // supermorecado takes the range from the lon/lat extrema's corners, which is right for
     // Web Mercator (monotonic) but misses footprints in e.g. polar stereographic grids:
-    // widen it to the tiles of every projected vertex (a no-op for monotonic projections).
+    // widen it to the tiles of every projected vertex, held inside the same shrunk extrema
+    // (so that for monotonic projections the range is unchanged).
     for fp in footprints {
         for p in fp.polygons.iter().flatten().flatten() {
-            let (lon, lat) = tms.truncate_lnglat(p[0], p[1]);
-            let (x, y) = tms.xy(lon, lat);
+            let (x, y) = tms.xy(p[0].clamp(minx, maxx), p[1].clamp(miny, maxy));
             if x.is_finite() && y.is_finite() {
                 let t = tms.tile_xy(x, y, zoom);
                 (x0, x1, y0, y1) = (x0.min(t.x), x1.max(t.x + 1), y0.min(t.y), y1.max(t.y + 1));
@@ -560,19 +378,24 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
         .map_err(gdal_err)?;
     ds.set_geo_transform(&[ulx, xcell, 0.0, uly, 0.0, -ycell])
         .map_err(gdal_err)?;
-    let mut geoms = Vec::with_capacity(footprints.len());
+    // Burnt in batches: the result is the same (every burn writes 255) and only one batch of
+    // OGR geometries is alive at a time.
+    const BATCH: usize = 4096;
     let mut wkb = Vec::new();
-    for fp in footprints {
-        wkb.clear();
-        write_projected_wkb(&mut wkb, fp, tms);
-        geoms.push(Geometry::from_wkb(&wkb).map_err(gdal_err)?);
+    for chunk in footprints.chunks(BATCH) {
+        let mut geoms = Vec::with_capacity(chunk.len());
+        for fp in chunk {
+            wkb.clear();
+            write_projected_wkb(&mut wkb, fp, tms);
+            geoms.push(Geometry::from_wkb(&wkb).map_err(gdal_err)?);
+        }
+        let burn_values = vec![255.0; geoms.len()];
+        let opts = RasterizeOptions {
+            all_touched: true,
+            ..Default::default()
+        };
+        rasterize(&mut ds, &[1], &geoms, &burn_values, Some(opts)).map_err(gdal_err)?;
     }
-    let burn_values = vec![255.0; geoms.len()];
-    let opts = RasterizeOptions {
-        all_touched: true,
-        ..Default::default()
-    };
-    rasterize(&mut ds, &[1], &geoms, &burn_values, Some(opts)).map_err(gdal_err)?;
     let band = ds.rasterband(1).map_err(gdal_err)?;
     let mut data = band
         .read_band_as::<u8>()
@@ -673,6 +496,28 @@ fn write_projected_wkb(out: &mut Vec<u8>, fp: &Footprint, tms: &TileMatrixSet) {
 impl MosaicJson {
     /// Creates a mosaic from footprints (cogeo-mosaic `MosaicJSON.from_features`).
     pub fn from_footprints(footprints: &[Footprint], opts: &CreateOptions) -> Result<MosaicJson> {
+        let mut doc = Self::index_footprints(footprints, opts)?;
+        doc.fill_assets(
+            |i| footprints[i].asset.as_str(),
+            opts.asset_prefix.as_deref(),
+        );
+        Ok(doc.doc)
+    }
+
+    /// As [`MosaicJson::from_footprints`], taking the footprints: their geometries are freed
+    /// before the asset lists are built, which lowers the peak memory of large creations.
+    pub fn from_footprints_owned(
+        footprints: Vec<Footprint>,
+        opts: &CreateOptions,
+    ) -> Result<MosaicJson> {
+        let mut doc = Self::index_footprints(&footprints, opts)?;
+        let assets: Vec<String> = footprints.into_iter().map(|f| f.asset).collect();
+        doc.fill_assets(|i| assets[i].as_str(), opts.asset_prefix.as_deref());
+        Ok(doc.doc)
+    }
+
+    /// The document with, per quadkey, the indexes of its footprints (assets filled later).
+    fn index_footprints(footprints: &[Footprint], opts: &CreateOptions) -> Result<Indexed> {
         opts.validate()?;
         if footprints.is_empty() {
             return Err(Error::InvalidInput(
@@ -692,10 +537,10 @@ impl MosaicJson {
             f64::NEG_INFINITY,
             f64::NEG_INFINITY,
         ];
-        let mut parts = Vec::new();
-        let mut shapes = Vec::new();
-        for (i, fp) in footprints.iter().enumerate() {
-            for ring in fp.exteriors() {
+        let mut parts = Vec::with_capacity(footprints.len());
+        for (feature, fp) in footprints.iter().enumerate() {
+            for (polygon, rings) in fp.polygons.iter().enumerate() {
+                let Some(ring) = rings.first() else { continue };
                 let b = ring_bbox(ring);
                 bounds = [
                     bounds[0].min(b[0]),
@@ -704,24 +549,13 @@ impl MosaicJson {
                     bounds[3].max(b[3]),
                 ];
                 parts.push(Part {
-                    feature: i,
+                    feature,
+                    polygon,
                     bbox: b,
                 });
-                shapes.push(to_geo_polygon(ring));
             }
         }
-        let part_shapes: Vec<(usize, Polygon<f64>)> =
-            parts.iter().map(|p| p.feature).zip(shapes).collect();
-        let tree = RTree::bulk_load(
-            parts
-                .into_iter()
-                .enumerate()
-                .map(|(i, p)| PartRef {
-                    idx: i,
-                    bbox: p.bbox,
-                })
-                .collect::<Vec<_>>(),
-        );
+        let tree = RTree::bulk_load(parts);
 
         let candidates = burn(footprints, &tms, qz)?;
         if let Some(pb) = &opts.progress {
@@ -739,9 +573,10 @@ impl MosaicJson {
             let env = AABB::from_corners([r[0], r[1]], [r[2], r[3]]);
             hits.clear();
             for part in tree.locate_in_envelope_intersecting(&env) {
-                let (feature, shape) = &part_shapes[part.idx];
+                // Built per test rather than kept for every footprint: memory over speed.
+                let shape = to_geo_polygon(&footprints[part.feature].polygons[part.polygon][0]);
                 if shape.intersects(&rect) {
-                    hits.push(*feature);
+                    hits.push(part.feature);
                 }
             }
             if hits.is_empty() {
@@ -753,11 +588,8 @@ impl MosaicJson {
             if selected.is_empty() {
                 continue;
             }
-            let assets = selected
-                .into_iter()
-                .map(|i| strip_prefix(&footprints[i].asset, opts.asset_prefix.as_deref()))
-                .collect();
-            tiles.insert(tms.quadkey(tile), assets);
+            let indexes: Vec<u32> = selected.into_iter().map(|i| i as u32).collect();
+            tiles.insert(tms.quadkey(tile), indexes);
         }
         if let Some(pb) = &opts.progress {
             pb.finish_and_clear();
@@ -768,7 +600,6 @@ impl MosaicJson {
         doc.quadkey_zoom = Some(qz);
         doc.bounds = bounds;
         doc.center = Some(doc.default_center());
-        doc.tiles = tiles;
         doc.tilematrixset = opts.tilematrixset.clone();
         doc.asset_type = opts.asset_type.clone();
         doc.asset_prefix = opts.asset_prefix.clone();
@@ -778,7 +609,7 @@ impl MosaicJson {
         doc.name = opts.name.clone();
         doc.description = opts.description.clone();
         doc.attribution = opts.attribution.clone();
-        Ok(doc)
+        Ok(Indexed { doc, tiles })
     }
 
     /// Adds footprints to the document (cogeo-mosaic `update`): new assets go before
@@ -834,6 +665,29 @@ impl MosaicJson {
     }
 }
 
+/// A created document whose `tiles` still hold footprint indexes.
+struct Indexed {
+    doc: MosaicJson,
+    tiles: IndexMap<String, Vec<u32>>,
+}
+
+impl Indexed {
+    /// Replaces footprint indexes with their assets, stripped of `prefix`.
+    fn fill_assets<'a>(&mut self, asset: impl Fn(usize) -> &'a str, prefix: Option<&str>) {
+        self.doc.tiles = std::mem::take(&mut self.tiles)
+            .into_iter()
+            .map(|(qk, idx)| {
+                (
+                    qk,
+                    idx.into_iter()
+                        .map(|i| strip_prefix(asset(i as usize), prefix))
+                        .collect(),
+                )
+            })
+            .collect();
+    }
+}
+
 /// Options of [`MosaicJson::update`].
 #[derive(Debug, Clone)]
 pub struct UpdateOptions {
@@ -858,18 +712,6 @@ impl Default for UpdateOptions {
             maximum_items_per_tile: None,
             progress: None,
         }
-    }
-}
-
-struct PartRef {
-    idx: usize,
-    bbox: [f64; 4],
-}
-
-impl RTreeObject for PartRef {
-    type Envelope = AABB<[f64; 2]>;
-    fn envelope(&self) -> Self::Envelope {
-        AABB::from_corners([self.bbox[0], self.bbox[1]], [self.bbox[2], self.bbox[3]])
     }
 }
 

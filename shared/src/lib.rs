@@ -22,6 +22,7 @@ pub mod create;
 pub mod crs;
 pub mod dataset;
 mod error;
+pub mod geojson;
 pub mod index;
 pub mod mosaicjson;
 pub mod pyjson;

@@ -206,6 +206,14 @@ impl MosaicJson {
         String::from_utf8(self.to_json_vec()).unwrap_or_default()
     }
 
+    /// Streams the compact JSON (as [`MosaicJson::to_json_vec`]) into `w`.
+    pub fn write_json<W: Write>(&self, w: W) -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
+        let mut ser = serde_json::Serializer::with_formatter(&mut w, pyjson::PyFormatter);
+        self.serialize(&mut ser).map_err(std::io::Error::other)?;
+        w.flush()
+    }
+
     /// Serialized bytes for a destination name: gzip (level 9, mtime 0) when it ends with `.gz`.
     pub fn to_bytes_for(&self, name: &str) -> Vec<u8> {
         let json = self.to_json_vec();

@@ -3,6 +3,7 @@
 //! reader never sees half a document; `WriteMode::Create` links without replacing, so two
 //! creators cannot both win.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -94,7 +95,16 @@ impl FileWriter {
 
 /// Writes `bytes` to `path` atomically (temp file in the same directory, then rename).
 fn write_atomic(uri: &str, path: &Path, bytes: &[u8], mode: WriteMode) -> Result<()> {
-    use std::io::Write;
+    write_atomic_with(uri, path, mode, |w| w.write_all(bytes))
+}
+
+/// Writes into a temp file beside `path` with `fill`, then renames (or links) it into place.
+fn write_atomic_with(
+    uri: &str,
+    path: &Path,
+    mode: WriteMode,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -109,7 +119,7 @@ fn write_atomic(uri: &str, path: &Path, bytes: &[u8], mode: WriteMode) -> Result
             },
             _ => Error::io(&dir, e),
         })?;
-    tmp.write_all(bytes)
+    fill(tmp.as_file_mut())
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::io(tmp.path(), e))?;
     match mode {
@@ -137,13 +147,32 @@ impl MosaicWrite for FileWriter {
     }
 
     async fn write(&self, doc: &MosaicJson, mode: WriteMode) -> Result<()> {
-        let name = self.path.to_string_lossy().to_string();
-        let (uri, path, doc) = (self.uri.clone(), self.path.clone(), doc.clone());
-        tokio::task::spawn_blocking(move || {
-            write_atomic(&uri, &path, &doc.to_bytes_for(&name), mode)
-        })
-        .await
-        .map_err(|e| Error::InvalidInput(format!("write task failed: {e}")))?
+        let gz = self.path.to_string_lossy().ends_with(".gz");
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            // Stream the document into the file without an in-memory copy of either.
+            return tokio::task::block_in_place(|| {
+                write_atomic_with(&self.uri, &self.path, mode, |f| {
+                    if gz {
+                        let mut enc = flate2::GzBuilder::new()
+                            .mtime(0)
+                            .operating_system(3)
+                            .write(std::io::BufWriter::new(f), flate2::Compression::best());
+                        doc.write_json(&mut enc)?;
+                        enc.finish()?.flush()
+                    } else {
+                        doc.write_json(f)
+                    }
+                })
+            });
+        }
+        // Single-threaded runtime: serialize here, write on a blocking thread.
+        let bytes = doc.to_bytes_for(&self.path.to_string_lossy());
+        let (uri, path) = (self.uri.clone(), self.path.clone());
+        tokio::task::spawn_blocking(move || write_atomic(&uri, &path, &bytes, mode))
+            .await
+            .map_err(|e| Error::InvalidInput(format!("write task failed: {e}")))?
     }
 
     async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {

@@ -166,15 +166,22 @@ pub fn rescale(img: &ImageData, ranges: &[(f64, f64)]) -> Result<ImageData> {
         } else {
             ranges[0]
         };
-        if !(hi > lo) {
+        if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
             return Err(Error::InvalidInput(format!(
                 "rescale range {lo},{hi} is empty"
             )));
         }
         for i in 0..plane {
             let k = b * plane + i;
-            let v = (img.data[k].clamp(lo, hi) - lo) / (hi - lo) * 255.0;
-            out.data[k] = if v.is_nan() {
+            // numpy clips and subtracts in the array's type: float32 data in float32.
+            let shifted = if img.dtype == DataType::Float32 {
+                f64::from((img.data[k] as f32).clamp(lo as f32, hi as f32) - lo as f32)
+            } else {
+                img.data[k].clamp(lo, hi) - lo
+            };
+            let v = shifted / (hi - lo) * 255.0;
+            // Masked values become 0, as numpy's masked rescale leaves them.
+            out.data[k] = if v.is_nan() || img.mask[k] {
                 0.0
             } else {
                 DataType::Uint8.cast(v)
@@ -250,42 +257,55 @@ pub fn encode(
     match format {
         ImageFormat::Npy => Ok(npy(img)),
         ImageFormat::Tif => geotiff(img, &mask, bounds, crs_wkt),
-        ImageFormat::Png if img.dtype == DataType::Uint16 => {
-            let values: Vec<u16> = img.data.iter().map(|v| *v as u16).collect();
-            let alpha: Vec<u16> = mask
-                .iter()
-                .map(|m| if *m == 255 { u16::MAX } else { 0 })
-                .collect();
-            let alpha = return_mask.then_some(alpha.as_slice());
-            let mut out = Vec::new();
-            let enc = image::codecs::png::PngEncoder::new(Cursor::new(&mut out));
-            let (bands, color) = png_layout(img.bands, alpha.is_some(), true)?;
-            let px = interleave(&values, bands, plane, alpha);
-            let bytes: Vec<u8> = px.iter().flat_map(|v| v.to_ne_bytes()).collect();
-            enc.write_image(&bytes, w, h, color).map_err(image_err)?;
-            Ok(out)
-        }
         ImageFormat::Png | ImageFormat::Webp => {
-            let values = cast_u8(img, "PNG/WebP");
-            let alpha = return_mask.then_some(mask.as_slice());
-            let (bands, _) = png_layout(img.bands, alpha.is_some(), false)?;
-            let px = interleave(&values, bands, plane, alpha);
+            let sixteen = format == ImageFormat::Png && img.dtype == DataType::Uint16;
+            let (max, values): (f64, Vec<f64>) = if sixteen {
+                (65535.0, img.data.clone())
+            } else {
+                (
+                    255.0,
+                    cast_u8(img, "PNG/WebP")
+                        .into_iter()
+                        .map(f64::from)
+                        .collect(),
+                )
+            };
+            let planes = png_planes(img.bands, return_mask);
+            let mut px = Vec::with_capacity(plane * planes.len());
+            for i in 0..plane {
+                for p in &planes {
+                    px.push(match p {
+                        Some(b) => values[b * plane + i],
+                        None if mask[i] == 255 => max,
+                        None => 0.0,
+                    });
+                }
+            }
             let mut out = Vec::new();
-            let channels = bands + usize::from(alpha.is_some());
+            if sixteen {
+                use image::ExtendedColorType::*;
+                let color = [L16, La16, Rgb16, Rgba16][planes.len() - 1];
+                let bytes: Vec<u8> = px.iter().flat_map(|v| (*v as u16).to_ne_bytes()).collect();
+                image::codecs::png::PngEncoder::new(Cursor::new(&mut out))
+                    .write_image(&bytes, w, h, color)
+                    .map_err(image_err)?;
+                return Ok(out);
+            }
+            let px: Vec<u8> = px.into_iter().map(|v| v as u8).collect();
+            let fmt = if format == ImageFormat::Png {
+                image::ImageFormat::Png
+            } else {
+                image::ImageFormat::WebP
+            };
             macro_rules! write {
                 ($pix:ty) => {{
                     let buf: ImageBuffer<$pix, Vec<u8>> =
                         ImageBuffer::from_raw(w, h, px).ok_or_else(|| image_err("bad buffer"))?;
-                    let fmt = if format == ImageFormat::Png {
-                        image::ImageFormat::Png
-                    } else {
-                        image::ImageFormat::WebP
-                    };
                     buf.write_to(&mut Cursor::new(&mut out), fmt)
                         .map_err(image_err)?;
                 }};
             }
-            match channels {
+            match planes.len() {
                 1 => write!(Luma<u8>),
                 2 => write!(LumaA<u8>),
                 3 => write!(Rgb<u8>),
@@ -310,29 +330,17 @@ pub fn encode(
     }
 }
 
-/// Bands written and color type for PNG: 1 → gray, 2 → gray + band 2 ignored, 3 → RGB, 4+ → RGB(A) of the first bands.
-fn png_layout(
-    bands: usize,
-    alpha: bool,
-    sixteen: bool,
-) -> Result<(usize, image::ExtendedColorType)> {
-    use image::ExtendedColorType::*;
-    let used = match bands {
-        0 => return Err(Error::InvalidInput("no band to encode".into())),
-        1 | 2 => 1,
-        _ => 3,
-    };
-    let color = match (used, alpha, sixteen) {
-        (1, false, false) => L8,
-        (1, true, false) => La8,
-        (3, false, false) => Rgb8,
-        (3, true, false) => Rgba8,
-        (1, false, true) => L16,
-        (1, true, true) => La16,
-        (3, false, true) => Rgb16,
-        _ => Rgba16,
-    };
-    Ok((used, color))
+/// The planes written to PNG/WebP, as GDAL's PNG driver receives rio-tiler's arrays: the
+/// data bands followed by the mask (`None`), four at most (gray, gray+alpha, RGB, RGBA).
+/// Two bands with a mask thus become RGB = (b1, b2, mask), as rio-tiler renders them.
+fn png_planes(bands: usize, with_mask: bool) -> Vec<Option<usize>> {
+    let mut planes: Vec<Option<usize>> = (0..bands).map(Some).collect();
+    if with_mask {
+        planes.truncate(3);
+        planes.push(None);
+    }
+    planes.truncate(4);
+    planes
 }
 
 fn npy_descr(dtype: DataType) -> &'static str {
@@ -461,6 +469,55 @@ fn geotiff(img: &ImageData, mask: &[u8], bounds: [f64; 4], crs_wkt: &str) -> Res
     }
     let bytes = gdal::vsi::get_vsi_mem_file_bytes_owned(&name).map_err(gerr)?;
     Ok(bytes)
+}
+
+/// Post-processing and encoding options of a rendered image.
+#[derive(Debug, Clone, Default)]
+pub struct RenderOptions {
+    /// Output format; `None`: PNG when any pixel is masked, else JPEG.
+    pub format: Option<ImageFormat>,
+    /// Linear rescale ranges (one for all bands, or one per band).
+    pub rescale: Vec<(f64, f64)>,
+    /// Colormap for one-band images.
+    pub colormap: Option<Colormap>,
+    /// Add the mask as alpha (PNG, WebP). Default true.
+    pub no_mask: bool,
+}
+
+/// Parses titiler's `rescale` values (`"min,max"`).
+pub fn parse_rescale(values: &[String]) -> Result<Vec<(f64, f64)>> {
+    values
+        .iter()
+        .map(|v| {
+            let (a, b) = v
+                .split_once(',')
+                .ok_or_else(|| Error::InvalidInput(format!("rescale `{v}` must be `min,max`")))?;
+            let p = |t: &str| {
+                t.trim()
+                    .parse::<f64>()
+                    .map_err(|_| Error::InvalidInput(format!("rescale `{v}` must be numbers")))
+            };
+            Ok((p(a)?, p(b)?))
+        })
+        .collect()
+}
+
+/// Rescales, applies the colormap and encodes; returns the bytes and the format used.
+pub fn render_image(
+    img: &ImageData,
+    opts: &RenderOptions,
+    bounds: [f64; 4],
+    crs_wkt: &str,
+) -> Result<(Vec<u8>, ImageFormat)> {
+    let mut out = rescale(img, &opts.rescale)?;
+    if let Some(cmap) = &opts.colormap {
+        out = apply_colormap(&out, cmap)?;
+    }
+    let format = opts.format.unwrap_or_else(|| ImageFormat::auto(&out));
+    Ok((
+        encode(&out, format, !opts.no_mask, bounds, crs_wkt)?,
+        format,
+    ))
 }
 
 #[cfg(test)]

@@ -168,6 +168,12 @@ impl Mosaicker {
                     }
                     let n = values.len() as f64;
                     let v = match self.method {
+                        // numpy sums float32 stacks in float32, then divides in float64.
+                        PixelSelection::Mean if first.dtype == DataType::Float32 => {
+                            first.dtype.cast(
+                                f64::from(values.iter().fold(0f32, |acc, v| acc + *v as f32)) / n,
+                            )
+                        }
                         PixelSelection::Mean => first.dtype.cast(values.iter().sum::<f64>() / n),
                         PixelSelection::Median => {
                             values.sort_by(f64::total_cmp);

@@ -151,18 +151,29 @@ pub fn read_point(
     }))
 }
 
-/// Values of every asset of the mosaic at a point (coordinates in `coord_crs`, default WGS 84).
+/// Options of [`point_values`].
+#[derive(Debug, Clone, Default)]
+pub struct PointOptions {
+    /// CRS of the coordinates (default WGS 84).
+    pub coord_crs: Option<Crs>,
+    /// Band indexes (1-based); default: every non-alpha band.
+    pub indexes: Option<Vec<usize>>,
+    /// Nodata override.
+    pub nodata: Option<f64>,
+    /// Concurrent asset reads.
+    pub concurrency: usize,
+}
+
+/// Values of every asset of the mosaic at a point.
 pub async fn point_values(
     mosaic: &dyn MosaicRead,
     lon: f64,
     lat: f64,
-    coord_crs: Option<Crs>,
-    indexes: Option<Vec<usize>>,
-    nodata: Option<f64>,
+    popts: &PointOptions,
     search: &LookupOptions,
-    concurrency: usize,
 ) -> Result<PointValues> {
-    let crs = coord_crs.unwrap_or(Crs::Wgs84);
+    let (indexes, nodata, concurrency) = (popts.indexes.clone(), popts.nodata, popts.concurrency);
+    let crs = popts.coord_crs.clone().unwrap_or(Crs::Wgs84);
     let opts = LookupOptions {
         coord_crs: Some(crs.clone()),
         ..search.clone()
