@@ -599,8 +599,10 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Tile(a) => {
             let mosaic = backend::open(&a.input).await?;
             let tms = TileMatrixSet::from_arg(&a.tms)?;
-            let mut opts = crate::render::TileOptions::default();
-            opts.pixel_selection = a.pixel_selection.parse()?;
+            let mut opts = crate::render::TileOptions {
+                pixel_selection: a.pixel_selection.parse()?,
+                ..Default::default()
+            };
             opts.read.tilesize = a.tilesize;
             opts.read.indexes = (!a.bidx.is_empty()).then(|| a.bidx.clone());
             opts.read.nodata = a.nodata.as_deref().map(parse_nodata).transpose()?;

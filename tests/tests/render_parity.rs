@@ -32,8 +32,10 @@ async fn renders_match_rio_tiler() {
             t["y"].as_u64().unwrap(),
             t["z"].as_u64().unwrap() as u8,
         );
-        let mut opts = TileOptions::default();
-        opts.pixel_selection = rec["pixel_selection"].as_str().unwrap().parse().unwrap();
+        let mut opts = TileOptions {
+            pixel_selection: rec["pixel_selection"].as_str().unwrap().parse().unwrap(),
+            ..Default::default()
+        };
         opts.read.tilesize = rec["tilesize"].as_u64().unwrap_or(256) as usize;
         opts.read.indexes = rec["indexes"]
             .as_array()
@@ -52,11 +54,11 @@ async fn renders_match_rio_tiler() {
         )
         .await;
         if let Some(err) = rec["error"].as_str() {
-            let ok = match (&result, err.split(':').next().unwrap()) {
-                (Err(mosaic::Error::EmptyMosaic(_)), "EmptyMosaicError") => true,
-                (Err(mosaic::Error::NoAssets(_)), "NoAssetFoundError") => true,
-                _ => false,
-            };
+            let ok = matches!(
+                (&result, err.split(':').next().unwrap()),
+                (Err(mosaic::Error::EmptyMosaic(_)), "EmptyMosaicError")
+                    | (Err(mosaic::Error::NoAssets(_)), "NoAssetFoundError")
+            );
             if !ok {
                 failures.push(format!(
                     "{label}: expected {err}, got {:?}",

@@ -204,8 +204,8 @@ pub fn apply_colormap(img: &ImageData, cmap: &Colormap) -> Result<ImageData> {
     for i in 0..plane {
         let c = cmap.lookup(img.data[i]);
         let masked = img.mask[i] || c[3] == 0;
-        for b in 0..3 {
-            out.data[b * plane + i] = f64::from(c[b]);
+        for (b, v) in c.iter().take(3).enumerate() {
+            out.data[b * plane + i] = f64::from(*v);
             out.mask[b * plane + i] = masked;
         }
     }

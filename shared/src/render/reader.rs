@@ -585,9 +585,9 @@ pub fn read_tile(
             if meta.alpha.is_none() && alpha.iter().cloned().fold(f64::MIN, f64::max) == 255.0 {
                 opaque = 255.0;
             }
-            for b in 0..nb {
-                for i in 0..plane {
-                    img.mask[b * plane + i] = alpha[i] != opaque;
+            for band in img.mask.chunks_mut(plane) {
+                for (m, a) in band.iter_mut().zip(alpha) {
+                    *m = *a != opaque;
                 }
             }
         }
