@@ -47,6 +47,11 @@ pub fn gdal_path(url: &str) -> String {
 /// GDAL settings for cloud reads, applied unless the environment already sets them
 /// (GDAL reads the same names from the environment, so users override them there).
 pub fn configure_gdal_defaults() {
+    static DONE: std::sync::Once = std::sync::Once::new();
+    DONE.call_once(configure_gdal_defaults_now);
+}
+
+fn configure_gdal_defaults_now() {
     for (key, value) in [
         ("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR"),
         ("GDAL_HTTP_MERGE_CONSECUTIVE_RANGES", "YES"),

@@ -159,30 +159,29 @@ pub fn plan(doc: &MosaicJson, lookup: &Lookup, opts: &LookupOptions) -> Result<V
 /// Combines per-query asset lists the way cogeo-mosaic does: each list de-duplicated
 /// (first occurrence kept), prefixed with `asset_prefix`, reversed on request; then all
 /// lists concatenated and de-duplicated again.
-pub fn combine(groups: Vec<Vec<String>>, asset_prefix: Option<&str>, reverse: bool) -> Vec<String> {
-    let single = groups.len() == 1;
-    let mut out = Vec::new();
-    let mut seen_all: HashSet<String> = HashSet::new();
-    for group in groups {
+pub fn combine<S: AsRef<str>>(
+    groups: Vec<Vec<S>>,
+    asset_prefix: Option<&str>,
+    reverse: bool,
+) -> Vec<String> {
+    let prefix = asset_prefix.unwrap_or("");
+    let mut seen_all: HashSet<&str> = HashSet::new();
+    let mut out: Vec<&str> = Vec::new();
+    for group in &groups {
+        // De-duplicated within the group (first occurrence), reversed on request...
         let mut seen = HashSet::with_capacity(group.len());
-        let mut list: Vec<String> = group
-            .into_iter()
-            .filter(|a| seen.insert(a.clone()))
+        let mut list: Vec<&str> = group
+            .iter()
+            .map(AsRef::as_ref)
+            .filter(|a| seen.insert(*a))
             .collect();
-        if let Some(p) = asset_prefix.filter(|p| !p.is_empty()) {
-            for a in &mut list {
-                a.insert_str(0, p);
-            }
-        }
         if reverse {
             list.reverse();
         }
-        if single {
-            return list;
-        }
-        out.extend(list.into_iter().filter(|a| seen_all.insert(a.clone())));
+        // ...then across groups. The prefix is common to all, so it can be added last.
+        out.extend(list.into_iter().filter(|a| seen_all.insert(*a)));
     }
-    out
+    out.into_iter().map(|a| format!("{prefix}{a}")).collect()
 }
 
 /// An in-memory quadkey index over a MosaicJSON document.
@@ -212,23 +211,21 @@ impl TileIndex {
         &self.doc
     }
 
-    /// Raw assets (no prefix, no de-duplication) of one query.
-    pub fn query(&self, q: &QuadkeyQuery) -> Vec<String> {
+    /// Raw assets (no prefix, no de-duplication) of one query, borrowed from the document.
+    pub fn query_refs(&self, q: &QuadkeyQuery) -> Vec<&str> {
+        let tiles = &self.doc.tiles;
         match q {
-            QuadkeyQuery::Exact(qk) => self.doc.tiles.get(qk).cloned().unwrap_or_default(),
+            QuadkeyQuery::Exact(qk) => tiles
+                .get(qk)
+                .map(|v| v.iter().map(String::as_str).collect())
+                .unwrap_or_default(),
             QuadkeyQuery::Prefix(prefix) => {
                 let qz = usize::from(self.doc.effective_quadkey_zoom());
-                let key = |i: usize| {
-                    self.doc
-                        .tiles
-                        .get_index(i)
-                        .map(|(k, _)| k.as_str())
-                        .unwrap_or("")
-                };
+                let key = |i: usize| tiles.get_index(i).map(|(k, _)| k.as_str()).unwrap_or("");
                 let start = self.sorted.partition_point(|&i| key(i) < prefix.as_str());
                 let mut out = Vec::new();
                 for &i in &self.sorted[start..] {
-                    let Some((k, assets)) = self.doc.tiles.get_index(i) else {
+                    let Some((k, assets)) = tiles.get_index(i) else {
                         break;
                     };
                     if !k.starts_with(prefix.as_str()) {
@@ -236,7 +233,7 @@ impl TileIndex {
                     }
                     // Keys of another length are not quadkeys of this mosaic's level.
                     if k.len() == qz {
-                        out.extend(assets.iter().cloned());
+                        out.extend(assets.iter().map(String::as_str));
                     }
                 }
                 out
@@ -244,11 +241,16 @@ impl TileIndex {
         }
     }
 
-    /// Answers a look-up.
+    /// Raw assets (no prefix, no de-duplication) of one query.
+    pub fn query(&self, q: &QuadkeyQuery) -> Vec<String> {
+        self.query_refs(q).into_iter().map(String::from).collect()
+    }
+
+    /// Answers a look-up (only the returned assets are copied).
     pub fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
         let groups = plan(&self.doc, lookup, opts)?
             .iter()
-            .map(|q| self.query(q))
+            .map(|q| self.query_refs(q))
             .collect();
         Ok(combine(
             groups,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 
 use super::{MosaicRead, MosaicWrite, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
-use crate::index::{QuadkeyQuery, TileIndex};
+use crate::index::{Lookup, LookupOptions, QuadkeyQuery, TileIndex};
 use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result};
 
@@ -64,6 +64,10 @@ impl MosaicRead for MemoryBackend {
 
     async fn quadkeys(&self) -> Result<Vec<String>> {
         Ok(self.current()?.document().tiles.keys().cloned().collect())
+    }
+
+    async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
+        self.current()?.lookup(lookup, opts)
     }
 }
 

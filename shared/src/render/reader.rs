@@ -385,6 +385,7 @@ pub fn read_tile(
         path: path.to_string(),
         reason,
     };
+    crate::dataset::configure_gdal_defaults();
     let ds = Dataset::open(gdal_path(path)).map_err(|e| err(e.to_string()))?;
     let meta = dataset_meta(path, &ds, tms)?;
 
