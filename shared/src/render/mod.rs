@@ -154,6 +154,20 @@ pub async fn render_tile(
     opts: &TileOptions,
 ) -> Result<MosaicTile> {
     opts.read.validate()?;
+    check_tile(tms, tile)?;
+    let started = Instant::now();
+    let search_opts = LookupOptions {
+        tms: Some(tms.clone()),
+        ..search.clone()
+    };
+    let assets = mosaic.assets_for_tile(tile, &search_opts).await?;
+    let mut out = render_assets(assets, tms, tile, opts).await?;
+    out.search = started.elapsed().saturating_sub(out.mosaicking);
+    Ok(out)
+}
+
+/// Errors unless `tile` exists in `tms`.
+pub fn check_tile(tms: &TileMatrixSet, tile: Tile) -> Result<()> {
     let max = tms.matrix(tile.z);
     if tile.z > 30 || tile.x >= max.matrix_width || tile.y >= max.matrix_height {
         return Err(Error::InvalidInput(format!(
@@ -161,12 +175,17 @@ pub async fn render_tile(
             tms.id()
         )));
     }
-    let started = Instant::now();
-    let search_opts = LookupOptions {
-        tms: Some(tms.clone()),
-        ..search.clone()
-    };
-    let mut assets = mosaic.assets_for_tile(tile, &search_opts).await?;
+    Ok(())
+}
+
+/// Renders a tile from an already looked-up asset list (in mosaic order).
+pub async fn render_assets(
+    mut assets: Vec<String>,
+    tms: &TileMatrixSet,
+    tile: Tile,
+    opts: &TileOptions,
+) -> Result<MosaicTile> {
+    opts.read.validate()?;
     if assets.is_empty() {
         return Err(Error::NoAssets(format!("tile {tile}")));
     }
@@ -175,7 +194,6 @@ pub async fn render_tile(
         truncated = assets.len() - n;
         assets.truncate(n);
     }
-    let search_time = started.elapsed();
     let started = Instant::now();
     let (t, ro) = (tms.clone(), opts.read.clone());
     let read: Reader = Arc::new(move |asset: &str| reader::read_tile(asset, &t, tile, &ro));
@@ -192,7 +210,7 @@ pub async fn render_tile(
         assets_used,
         assets,
         truncated,
-        search: search_time,
+        search: Duration::ZERO,
         mosaicking: started.elapsed(),
         bounds: tms.xy_bounds(tile),
     })

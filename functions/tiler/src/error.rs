@@ -1,0 +1,81 @@
+//! The API's error: one mapping from `mosaic::Error` (and request problems) to HTTP status
+//! and a JSON `{"detail": ...}` body, as titiler answers. No asset / empty mosaic → 204.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+/// An error answered by the API.
+#[derive(Debug)]
+pub enum ApiError {
+    /// From the library.
+    Mosaic(mosaic::Error),
+    /// Malformed request parameter (400).
+    BadRequest(String),
+    /// Missing or invalid required parameter (422, as FastAPI validation does).
+    Unprocessable(String),
+    /// URI or asset outside `MOSAIC_ALLOWED_URLS` (403).
+    Forbidden(String),
+    /// Unknown route or mosaic id (404).
+    NotFound(String),
+}
+
+impl From<mosaic::Error> for ApiError {
+    fn from(e: mosaic::Error) -> Self {
+        ApiError::Mosaic(e)
+    }
+}
+
+impl ApiError {
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Mosaic(e) => match e {
+                // An asset that cannot be read is an upstream failure, never the client's.
+                mosaic::Error::Dataset { .. }
+                | mosaic::Error::Storage { .. }
+                | mosaic::Error::Io { .. } => StatusCode::FAILED_DEPENDENCY,
+                other => {
+                    StatusCode::from_u16(other.http_status()).unwrap_or(StatusCode::BAD_GATEWAY)
+                }
+            },
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            ApiError::Mosaic(e) => e.to_string(),
+            ApiError::BadRequest(m)
+            | ApiError::Unprocessable(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m) => m.clone(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status == StatusCode::NO_CONTENT {
+            return (
+                status,
+                [("x-reason", self.detail().replace(['\r', '\n'], " "))],
+            )
+                .into_response();
+        }
+        if status.is_server_error() {
+            tracing::error!("{status}: {}", self.detail());
+        }
+        (
+            status,
+            axum::Json(serde_json::json!({ "detail": self.detail() })),
+        )
+            .into_response()
+    }
+}
+
+/// Result of a handler.
+pub type ApiResult<T> = std::result::Result<T, ApiError>;

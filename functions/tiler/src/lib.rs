@@ -1,0 +1,125 @@
+//! # tiler
+//!
+//! A titiler-compatible MosaicJSON tile API as one axum [`Router`] (see [`app`]): served by
+//! `lambda_http` inside AWS Lambda and by a plain HTTP server on localhost (`src/main.rs`).
+//! Routes live under `/mosaicjson` (mosaic chosen by `?url=`) and `/mosaics/{id}` (mosaic
+//! resolved through `MOSAIC_URL_TEMPLATE`).
+
+pub mod allow;
+pub mod demo;
+pub mod error;
+mod ogc;
+pub mod params;
+mod routes;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use mosaic::cache::MosaicCache;
+
+pub use allow::AllowList;
+
+/// Server settings, read once per process (Lambda container) from the environment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Locations requests may read (`MOSAIC_ALLOWED_URLS`).
+    pub allowed: AllowList,
+    /// `Cache-Control` of tiles and documents (`MOSAIC_CACHE_CONTROL`).
+    pub cache_control: String,
+    /// Refuse tiles outside the mosaic's zooms (`MOSAIC_STRICT_ZOOM`).
+    pub strict_zoom: bool,
+    /// At most this many assets per tile (`MOSAIC_MAX_ASSETS_PER_TILE`, default 20).
+    pub max_assets_per_tile: usize,
+    /// Template of `/mosaics/{id}` URIs (`MOSAIC_URL_TEMPLATE`, e.g. `s3://bucket/{id}.json.gz`).
+    pub url_template: Option<String>,
+    /// Concurrent asset reads per tile (`MOSAIC_CONCURRENCY`).
+    pub concurrency: usize,
+    /// Attribution added to TileJSON (`TITILER_DEFAULT_ATTRIBUTION`).
+    pub attribution: Option<String>,
+}
+
+impl Config {
+    /// Reads the settings from the environment; `default_allowed` applies when
+    /// `MOSAIC_ALLOWED_URLS` is unset.
+    pub fn from_env(default_allowed: &[String]) -> Config {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        Config {
+            allowed: var("MOSAIC_ALLOWED_URLS")
+                .map(|v| AllowList::parse(&v))
+                .unwrap_or_else(|| AllowList::of(default_allowed)),
+            cache_control: var("MOSAIC_CACHE_CONTROL")
+                .unwrap_or_else(|| "public, max-age=3600".into()),
+            strict_zoom: var("MOSAIC_STRICT_ZOOM")
+                .and_then(|v| mosaic::cache::parse_bool(&v))
+                .unwrap_or(false),
+            max_assets_per_tile: var("MOSAIC_MAX_ASSETS_PER_TILE")
+                .and_then(|v| v.parse().ok())
+                .filter(|n| *n > 0)
+                .unwrap_or(20),
+            url_template: var("MOSAIC_URL_TEMPLATE"),
+            concurrency: mosaic::render::default_concurrency(),
+            attribution: var("TITILER_DEFAULT_ATTRIBUTION"),
+        }
+    }
+
+    /// Settings for tests and embedding: everything in `allowed`, defaults elsewhere.
+    pub fn new(allowed: AllowList) -> Config {
+        Config {
+            allowed,
+            cache_control: "public, max-age=3600".into(),
+            strict_zoom: false,
+            max_assets_per_tile: 20,
+            url_template: None,
+            concurrency: mosaic::render::default_concurrency(),
+            attribution: None,
+        }
+    }
+}
+
+/// Shared state of the router: settings and the mosaic cache, built once.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// Settings.
+    pub config: Arc<Config>,
+    /// Opened mosaics.
+    pub cache: MosaicCache,
+}
+
+impl AppState {
+    /// State with the process-wide mosaic cache.
+    pub fn new(config: Config) -> AppState {
+        AppState {
+            config: Arc::new(config),
+            cache: MosaicCache::global().clone(),
+        }
+    }
+}
+
+fn mosaic_routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(routes::document))
+        .route("/validate", post(routes::validate))
+        .route("/info", get(routes::info))
+        .route("/info.geojson", get(routes::info_geojson))
+        .route("/tiles", get(routes::tilesets))
+        .route("/tiles/{tms}", get(routes::tileset))
+        .route("/tiles/{tms}/{z}/{x}/{y}", get(routes::tile))
+        .route("/tiles/{tms}/{z}/{x}/{y}/assets", get(routes::tile_assets))
+        .route("/{tms}/tilejson.json", get(routes::tilejson))
+        .route("/{tms}/map.html", get(routes::map_html))
+        .route("/point/{lonlat}", get(routes::point))
+        .route("/point/{lonlat}/assets", get(routes::point_assets))
+        .route("/bbox/{bbox}/assets", get(routes::bbox_assets))
+        .route("/WMTSCapabilities.xml", get(routes::wmts))
+}
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(routes::healthz))
+        .nest("/mosaicjson", mosaic_routes())
+        .nest("/mosaics/{id}", mosaic_routes())
+        .fallback(routes::not_found)
+        .with_state(state)
+}

@@ -1,0 +1,48 @@
+//! `tiler`: inside AWS Lambda (AWS_LAMBDA_RUNTIME_API set) it serves API Gateway events
+//! through `lambda_http`; elsewhere it listens on 127.0.0.1:$PORT (default 8080).
+//!
+//! ```text
+//! tiler                 # generate/serve the demo mosaic, print the viewer URL
+//! tiler MOSAIC_URI      # print the viewer URL of another mosaic (within MOSAIC_ALLOWED_URLS)
+//! ```
+
+use tiler::{AppState, Config, app, demo};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        // In Lambda the allowlist comes from the stack (MOSAIC_ALLOWED_URLS); nothing by default.
+        let router = app(AppState::new(Config::from_env(&[])));
+        return lambda_http::run(router).await;
+    }
+    let cwd = std::env::current_dir()?.to_string_lossy().into_owned();
+    let demo_dir = demo::demo_dir();
+    let mosaic = match std::env::args().nth(1) {
+        Some(uri) => uri,
+        None => tokio::task::spawn_blocking(move || demo::ensure_demo(&demo_dir))
+            .await??
+            .to_string_lossy()
+            .into_owned(),
+    };
+    // Locally: the demo data and the working directory (relative asset paths resolve there).
+    let config = Config::from_env(&[demo::demo_dir().to_string_lossy().into_owned(), cwd]);
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .append_pair("url", &mosaic)
+        .finish();
+    println!("mosaic viewer: http://{addr}/mosaicjson/WebMercatorQuad/map.html?{query}");
+    tracing::info!("listening on http://{addr}");
+    axum::serve(listener, app(AppState::new(config))).await?;
+    Ok(())
+}

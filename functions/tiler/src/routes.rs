@@ -1,0 +1,542 @@
+//! Request handlers. Each resolves the mosaic (`?url=` or `/mosaics/{id}`), checks it and
+//! every asset against the allowlist, and answers with titiler's shapes and status codes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use mosaic::backend::MosaicRead;
+use mosaic::index::LookupOptions;
+use mosaic::render::encode::render_image;
+use mosaic::render::point::{PointOptions, point_values};
+use mosaic::render::{check_tile, render_assets};
+use mosaic::{MosaicJson, Tile, TileMatrixSet};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha224};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::ogc;
+use crate::params::Query;
+
+type PathParams = Path<HashMap<String, String>>;
+
+/// The resolved mosaic of a request.
+pub(crate) struct Target {
+    pub mosaic: Arc<dyn MosaicRead>,
+    pub query: Query,
+}
+
+async fn target(state: &AppState, path: &HashMap<String, String>, uri: &Uri) -> ApiResult<Target> {
+    let query = Query::parse(uri.query());
+    let mosaic_uri = match path.get("id") {
+        Some(id) => {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+                || id.contains("..")
+            {
+                return Err(ApiError::BadRequest(format!(
+                    "mosaic id `{id}` must use [A-Za-z0-9_.-]"
+                )));
+            }
+            let template =
+                state.config.url_template.as_deref().ok_or_else(|| {
+                    ApiError::NotFound("no MOSAIC_URL_TEMPLATE is configured".into())
+                })?;
+            template.replace("{id}", id)
+        }
+        None => query
+            .get("url")
+            .ok_or_else(|| ApiError::Unprocessable("query parameter `url` is required".into()))?
+            .to_string(),
+    };
+    state
+        .config
+        .allowed
+        .check(&mosaic_uri)
+        .map_err(ApiError::Forbidden)?;
+    let mosaic = state.cache.open(&mosaic_uri).await?;
+    Ok(Target { mosaic, query })
+}
+
+fn check_assets(state: &AppState, assets: &[String]) -> ApiResult<()> {
+    for a in assets {
+        state.config.allowed.check(a).map_err(ApiError::Forbidden)?;
+    }
+    Ok(())
+}
+
+/// A TMS named in a path: a built-in id, or the mosaic's own custom TMS id (never a file).
+fn tms_of(id: &str, doc: &MosaicJson) -> ApiResult<TileMatrixSet> {
+    let own = doc.tms();
+    if own.id() == id {
+        return Ok(own);
+    }
+    TileMatrixSet::builtin(id).map_err(|e| ApiError::Unprocessable(e.to_string()))
+}
+
+fn json_response(state: &AppState, value: &Value, content_type: &'static str) -> Response {
+    let body = serde_json::to_vec(value).unwrap_or_default();
+    let mut resp = Response::new(Body::from(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&state.config.cache_control) {
+        h.insert(header::CACHE_CONTROL, v);
+    }
+    resp
+}
+
+fn parse_pair(text: &str, what: &str) -> ApiResult<(f64, f64)> {
+    let (a, b) = text
+        .split_once(',')
+        .ok_or_else(|| ApiError::BadRequest(format!("{what} must be `lon,lat`")))?;
+    let p = |t: &str| t.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+    match (p(a), p(b)) {
+        (Some(x), Some(y)) => Ok((x, y)),
+        _ => Err(ApiError::BadRequest(format!(
+            "{what} `{text}` must be two numbers"
+        ))),
+    }
+}
+
+/// `{y}[@{scale}x][.{format}]`.
+fn parse_y(segment: &str) -> ApiResult<(u64, usize, Option<String>)> {
+    let bad = || {
+        ApiError::BadRequest(format!(
+            "tile row `{segment}` must look like 12, 12.png or 12@2x.png"
+        ))
+    };
+    let (stem, format) = match segment.split_once('.') {
+        Some((s, f)) => (s, Some(f.to_string())),
+        None => (segment, None),
+    };
+    let (y, scale) = match stem.split_once('@') {
+        Some((y, s)) => {
+            let s: usize = s
+                .strip_suffix('x')
+                .and_then(|n| n.parse().ok())
+                .filter(|n| (1..=4).contains(n))
+                .ok_or_else(bad)?;
+            (y, s)
+        }
+        None => (stem, 1),
+    };
+    Ok((y.parse().map_err(|_| bad())?, scale, format))
+}
+
+fn tile_of(path: &HashMap<String, String>) -> ApiResult<(String, Tile, usize, Option<String>)> {
+    let get = |k: &str| path.get(k).map(String::as_str).unwrap_or("");
+    let z: u8 = get("z")
+        .parse()
+        .ok()
+        .filter(|z| *z <= 30)
+        .ok_or_else(|| ApiError::BadRequest(format!("zoom `{}` must be 0..=30", get("z"))))?;
+    let x: u64 = get("x")
+        .parse()
+        .map_err(|_| ApiError::BadRequest(format!("tile column `{}` is not a number", get("x"))))?;
+    let (y, scale, format) = parse_y(get("y"))?;
+    Ok((get("tms").to_string(), Tile::new(x, y, z), scale, format))
+}
+
+pub(crate) async fn tile(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (tms_id, tile, scale, format) = tile_of(&path)?;
+    let t = target(&state, &path, &uri).await?;
+    let doc = t.mosaic.document();
+    let tms = tms_of(&tms_id, &doc)?;
+    check_tile(&tms, tile).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if state.config.strict_zoom && (tile.z < doc.minzoom || tile.z > doc.maxzoom) {
+        return Err(ApiError::BadRequest(format!(
+            "Invalid ZOOM level {}. Should be between {} and {}",
+            tile.z, doc.minzoom, doc.maxzoom
+        )));
+    }
+    let opts = t.query.tile_options(
+        scale,
+        state.config.concurrency,
+        state.config.max_assets_per_tile,
+    )?;
+    let render = t.query.render_options(format.as_deref())?;
+    let started = Instant::now();
+    let search = LookupOptions {
+        reverse: t.query.reverse()?,
+        tms: Some(tms.clone()),
+        coord_crs: None,
+    };
+    let assets = t.mosaic.assets_for_tile(tile, &search).await?;
+    let search_time = started.elapsed();
+    check_assets(&state, &assets)?;
+    let out = render_assets(assets, &tms, tile, &opts).await?;
+    let crs = tms.crs().clone();
+    let (image, bounds) = (out.image.clone(), out.bounds);
+    let (bytes, fmt) = tokio::task::spawn_blocking(move || {
+        let wkt = gdal::spatial_ref::SpatialRef::from_definition(&crs.uri())
+            .and_then(|s| s.to_wkt())
+            .unwrap_or_default();
+        render_image(&image, &render, bounds, &wkt)
+    })
+    .await
+    .map_err(|e| {
+        ApiError::Mosaic(mosaic::Error::InvalidInput(format!(
+            "encoding task failed: {e}"
+        )))
+    })??;
+    let etag = format!(
+        "\"{}\"",
+        Sha224::digest(&bytes)
+            .iter()
+            .take(12)
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    let mut resp = if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        == Some(etag.as_str())
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        Response::new(Body::from(Bytes::from(bytes)))
+    };
+    let h = resp.headers_mut();
+    let mut set = |k: &'static str, v: String| {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            h.insert(k, v);
+        }
+    };
+    set("content-type", fmt.content_type().to_string());
+    set("cache-control", state.config.cache_control.clone());
+    set("etag", etag);
+    set(
+        "content-bbox",
+        out.bounds
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    set("content-crs", format!("<{}>", tms.crs().uri()));
+    set("x-assets", out.assets_used.join(","));
+    set(
+        "server-timing",
+        format!(
+            "search;dur={:.2}, mosaicking;dur={:.2}",
+            search_time.as_secs_f64() * 1e3,
+            out.mosaicking.as_secs_f64() * 1e3
+        ),
+    );
+    if out.truncated > 0 {
+        set(
+            "x-assets-truncated",
+            format!(
+                "{} of {} assets used (MOSAIC_MAX_ASSETS_PER_TILE)",
+                out.assets.len(),
+                out.assets.len() + out.truncated
+            ),
+        );
+    }
+    Ok(resp)
+}
+
+pub(crate) async fn tile_assets(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let (tms_id, tile, _, _) = tile_of(&path)?;
+    let t = target(&state, &path, &uri).await?;
+    let tms = tms_of(&tms_id, &t.mosaic.document())?;
+    check_tile(&tms, tile).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let search = LookupOptions {
+        reverse: t.query.reverse()?,
+        tms: Some(tms),
+        coord_crs: None,
+    };
+    let assets = t.mosaic.assets_for_tile(tile, &search).await?;
+    Ok(json_response(&state, &json!(assets), "application/json"))
+}
+
+pub(crate) async fn point_assets(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let (lon, lat) = parse_pair(
+        path.get("lonlat").map(String::as_str).unwrap_or(""),
+        "point",
+    )?;
+    let t = target(&state, &path, &uri).await?;
+    let search = LookupOptions {
+        reverse: t.query.reverse()?,
+        tms: None,
+        coord_crs: t.query.coord_crs()?,
+    };
+    let assets = t.mosaic.assets_for_point(lon, lat, &search).await?;
+    Ok(json_response(&state, &json!(assets), "application/json"))
+}
+
+pub(crate) async fn bbox_assets(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let text = path.get("bbox").cloned().unwrap_or_default();
+    let v: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| ApiError::BadRequest(format!("bbox `{text}` must be minx,miny,maxx,maxy")))?;
+    if v.len() != 4 || v.iter().any(|x| !x.is_finite()) {
+        return Err(ApiError::BadRequest(format!(
+            "bbox `{text}` must be 4 numbers"
+        )));
+    }
+    let t = target(&state, &path, &uri).await?;
+    let search = LookupOptions {
+        reverse: t.query.reverse()?,
+        tms: None,
+        coord_crs: t.query.coord_crs()?,
+    };
+    let assets = t
+        .mosaic
+        .assets_for_bbox([v[0], v[1], v[2], v[3]], &search)
+        .await?;
+    Ok(json_response(&state, &json!(assets), "application/json"))
+}
+
+pub(crate) async fn point(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let (lon, lat) = parse_pair(
+        path.get("lonlat").map(String::as_str).unwrap_or(""),
+        "point",
+    )?;
+    let t = target(&state, &path, &uri).await?;
+    let coord_crs = t.query.coord_crs()?;
+    let search = LookupOptions {
+        reverse: t.query.reverse()?,
+        tms: None,
+        coord_crs: coord_crs.clone(),
+    };
+    let assets = t.mosaic.assets_for_point(lon, lat, &search).await?;
+    check_assets(&state, &assets)?;
+    let opts = PointOptions {
+        coord_crs,
+        indexes: t.query.bidx()?,
+        nodata: t.query.nodata()?,
+        concurrency: state.config.concurrency,
+    };
+    let values = point_values(t.mosaic.as_ref(), lon, lat, &opts, &search).await?;
+    Ok(json_response(
+        &state,
+        &serde_json::to_value(values).unwrap_or_default(),
+        "application/json",
+    ))
+}
+
+pub(crate) async fn info(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let t = target(&state, &path, &uri).await?;
+    let info = t.mosaic.info(false).await?;
+    Ok(json_response(
+        &state,
+        &serde_json::to_value(info).unwrap_or_default(),
+        "application/json",
+    ))
+}
+
+pub(crate) async fn info_geojson(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let t = target(&state, &path, &uri).await?;
+    let info = t.mosaic.info(false).await?;
+    let [w, s, e, n] = info.bounds;
+    // Bounds crossing the antimeridian (west > east) become two polygons.
+    let geometry = if w > e {
+        json!({"type": "MultiPolygon", "coordinates": [
+            [[[w, s], [180.0, s], [180.0, n], [w, n], [w, s]]],
+            [[[-180.0, s], [e, s], [e, n], [-180.0, n], [-180.0, s]]]]})
+    } else {
+        json!({"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]})
+    };
+    let feature =
+        json!({"type": "Feature", "bbox": info.bounds, "geometry": geometry, "properties": info});
+    Ok(json_response(&state, &feature, "application/geo+json"))
+}
+
+pub(crate) async fn document(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let t = target(&state, &path, &uri).await?;
+    let mut resp = Response::new(Body::from(t.mosaic.document().to_json_vec()));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+pub(crate) async fn validate(body: Bytes) -> Response {
+    match MosaicJson::from_slice(&body) {
+        Ok(_) => (StatusCode::OK, axum::Json(json!(true))).into_response(),
+        Err(e) => ApiError::Unprocessable(e.to_string()).into_response(),
+    }
+}
+
+pub(crate) async fn tilejson(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let t = target(&state, &path, &uri).await?;
+    let doc = t.mosaic.document();
+    let tms = tms_of(path.get("tms").map(String::as_str).unwrap_or(""), &doc)?;
+    let value = ogc::tilejson(
+        &state,
+        &t,
+        &tms,
+        &base_url(&headers, &uri, "/tilejson.json", 1),
+    )?;
+    Ok(json_response(&state, &value, "application/json"))
+}
+
+pub(crate) async fn tilesets(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let t = target(&state, &path, &uri).await?;
+    Ok(json_response(
+        &state,
+        &ogc::tileset_list(&t, &base_url(&headers, &uri, "/tiles", 0)),
+        "application/json",
+    ))
+}
+
+pub(crate) async fn tileset(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let t = target(&state, &path, &uri).await?;
+    let tms = tms_of(
+        path.get("tms").map(String::as_str).unwrap_or(""),
+        &t.mosaic.document(),
+    )?;
+    let value = ogc::tileset(&t, &tms, &base_url(&headers, &uri, "", 2))?;
+    Ok(json_response(&state, &value, "application/json"))
+}
+
+pub(crate) async fn wmts(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let t = target(&state, &path, &uri).await?;
+    let xml = ogc::wmts(&t, &base_url(&headers, &uri, "/WMTSCapabilities.xml", 0))?;
+    let mut resp = Response::new(Body::from(xml));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/xml"),
+    );
+    Ok(resp)
+}
+
+pub(crate) async fn map_html(
+    State(state): State<AppState>,
+    Path(path): PathParams,
+    uri: Uri,
+) -> ApiResult<Response> {
+    let t = target(&state, &path, &uri).await?;
+    let tms_id = path.get("tms").cloned().unwrap_or_default();
+    if tms_id != "WebMercatorQuad" {
+        return Err(ApiError::BadRequest(
+            "the viewer draws WebMercatorQuad tiles only".into(),
+        ));
+    }
+    let _ = t;
+    let mut resp = Response::new(Body::from(include_str!("../static/map.html")));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
+pub(crate) async fn healthz() -> Response {
+    let gdal = gdal::version::VersionInfo::version_summary();
+    (
+        StatusCode::OK,
+        axum::Json(
+            json!({"status": "ok", "versions": {"tiler": env!("CARGO_PKG_VERSION"), "gdal": gdal}}),
+        ),
+    )
+        .into_response()
+}
+
+pub(crate) async fn not_found(uri: Uri) -> Response {
+    ApiError::NotFound(format!("no route for {}", uri.path())).into_response()
+}
+
+/// Scheme, host and route prefix of the request (`http://host/mosaicjson`): the path up to
+/// `levels` segments before `suffix`.
+fn base_url(headers: &HeaderMap, uri: &Uri, suffix: &str, levels: usize) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("http");
+    let mut path = uri
+        .path()
+        .strip_suffix(suffix)
+        .unwrap_or(uri.path())
+        .to_string();
+    for _ in 0..levels {
+        if let Some(i) = path.rfind('/') {
+            path.truncate(i);
+        }
+    }
+    format!("{proto}://{host}{path}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_rows_with_scale_and_format() {
+        assert_eq!(parse_y("12").unwrap(), (12, 1, None));
+        assert_eq!(parse_y("12.png").unwrap(), (12, 1, Some("png".into())));
+        assert_eq!(parse_y("12@2x.webp").unwrap(), (12, 2, Some("webp".into())));
+        assert!(parse_y("x@2x").is_err());
+        assert!(parse_y("12@9x").is_err());
+        assert!(parse_pair("1,2", "p").is_ok());
+        assert!(parse_pair("1;2", "p").is_err());
+    }
+}
