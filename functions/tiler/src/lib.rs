@@ -114,10 +114,55 @@ fn mosaic_routes() -> Router<AppState> {
         .route("/WMTSCapabilities.xml", get(routes::wmts))
 }
 
+/// REST API (payload v1) requests carry the stage in their path (`/prod/mosaicjson/...`):
+/// remove it so both API Gateway flavours reach the same routes.
+pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
+    use lambda_http::RequestExt;
+    use lambda_http::request::RequestContext;
+    let stage = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        _ => None,
+    };
+    if let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") {
+        let prefix = format!("/{stage}");
+        let path = req.uri().path();
+        if path == prefix || path.starts_with(&format!("{prefix}/")) {
+            let rest = &path[prefix.len()..];
+            let new = match req.uri().query() {
+                Some(q) => format!("{}?{q}", if rest.is_empty() { "/" } else { rest }),
+                None => {
+                    if rest.is_empty() {
+                        "/".to_string()
+                    } else {
+                        rest.to_string()
+                    }
+                }
+            };
+            if let Ok(uri) = new.parse() {
+                *req.uri_mut() = uri;
+            }
+        }
+    }
+    req
+}
+
+/// The router as the Lambda runtime serves it (stage prefix removed).
+pub fn lambda_app(
+    state: AppState,
+) -> tower::util::MapRequest<Router, fn(lambda_http::Request) -> lambda_http::Request> {
+    tower::ServiceExt::map_request(
+        app(state),
+        strip_stage as fn(lambda_http::Request) -> lambda_http::Request,
+    )
+}
+
 /// The whole API.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
+        // The document, with the trailing slash titiler's `/mosaicjson/` uses.
+        .route("/mosaicjson/", get(routes::document))
+        .route("/mosaics/{id}/", get(routes::document))
         .nest("/mosaicjson", mosaic_routes())
         .nest("/mosaics/{id}", mosaic_routes())
         .fallback(routes::not_found)

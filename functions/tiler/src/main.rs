@@ -18,8 +18,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         .init();
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         // In Lambda the allowlist comes from the stack (MOSAIC_ALLOWED_URLS); nothing by default.
-        let router = app(AppState::new(Config::from_env(&[])));
-        return lambda_http::run(router).await;
+        return lambda_http::run(tiler::lambda_app(AppState::new(Config::from_env(&[])))).await;
     }
     let cwd = std::env::current_dir()?.to_string_lossy().into_owned();
     let demo_dir = demo::demo_dir();

@@ -1,0 +1,519 @@
+//! Every endpoint and status code of the router, in process (`tower::ServiceExt::oneshot`),
+//! and the images it returns compared with the rendering engine's own output.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::{fixture, get, q, send};
+use mosaic::index::LookupOptions;
+use mosaic::render::encode::{ImageFormat, RenderOptions, render_image};
+use mosaic::render::{TileOptions, render_tile};
+use mosaic::{Tile, TileMatrixSet};
+use serde_json::Value;
+use tiler::{AllowList, AppState, Config, app};
+
+fn tile_path(f: &common::Fixture) -> (Tile, String) {
+    let t = &f.render["tile"];
+    let tile = Tile::new(
+        t["x"].as_u64().unwrap(),
+        t["y"].as_u64().unwrap(),
+        t["z"].as_u64().unwrap() as u8,
+    );
+    (
+        tile,
+        format!(
+            "/mosaicjson/tiles/WebMercatorQuad/{}/{}/{}",
+            tile.z, tile.x, tile.y
+        ),
+    )
+}
+
+async fn engine(
+    f: &common::Fixture,
+    tile: Tile,
+    format: ImageFormat,
+) -> (mosaic::render::ImageData, Vec<u8>) {
+    let backend = mosaic::backend::open(&f.mosaic).await.unwrap();
+    let out = render_tile(
+        backend.as_ref(),
+        &TileMatrixSet::web_mercator(),
+        tile,
+        &LookupOptions::default(),
+        &TileOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (bytes, _) = render_image(
+        &out.image,
+        &RenderOptions {
+            format: Some(format),
+            ..Default::default()
+        },
+        out.bounds,
+        "",
+    )
+    .unwrap();
+    (out.image, bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiles_match_the_engine_in_every_format() {
+    let f = fixture("uint8");
+    let (tile, path) = tile_path(&f);
+    let url = q(&f.mosaic);
+
+    let (resp, png) = get(&f.router, &format!("{path}.png?url={url}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let h = resp.headers();
+    assert_eq!(h["content-type"], "image/png");
+    assert_eq!(h["cache-control"], "public, max-age=3600");
+    assert_eq!(
+        h["content-crs"],
+        "<http://www.opengis.net/def/crs/EPSG/0/3857>"
+    );
+    assert_eq!(h["content-bbox"].to_str().unwrap().split(',').count(), 4);
+    assert!(
+        h["server-timing"]
+            .to_str()
+            .unwrap()
+            .contains("mosaicking;dur=")
+    );
+    let used: Vec<&str> = h["x-assets"].to_str().unwrap().split(',').collect();
+    assert!(!used.is_empty() && used.iter().all(|a| a.ends_with(".tif")));
+    let etag = h["etag"].to_str().unwrap().to_string();
+    let (_, engine_png) = engine(&f, tile, ImageFormat::Png).await;
+    let (ours, theirs) = (
+        image::load_from_memory(&png).unwrap().to_rgba8(),
+        image::load_from_memory(&engine_png).unwrap().to_rgba8(),
+    );
+    assert_eq!(
+        ours.as_raw(),
+        theirs.as_raw(),
+        "PNG pixels equal the engine's"
+    );
+
+    // Conditional request.
+    let req = Request::get(format!("{path}.png?url={url}"))
+        .header("if-none-match", &etag)
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(
+        send(&f.router, req).await.0.status(),
+        StatusCode::NOT_MODIFIED
+    );
+
+    // NPY: data bands then the mask plane, equal to the engine's image.
+    let (resp, npy) = get(&f.router, &format!("{path}.npy?url={url}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let (img, _) = engine(&f, tile, ImageFormat::Npy).await;
+    let hlen = u16::from_le_bytes([npy[8], npy[9]]) as usize;
+    let body = &npy[10 + hlen..];
+    assert_eq!(body.len(), (img.bands + 1) * img.plane());
+    for (k, v) in img.data.iter().enumerate() {
+        assert_eq!(f64::from(body[k]), *v);
+    }
+    assert_eq!(
+        &body[img.bands * img.plane()..],
+        img.valid_mask().as_slice()
+    );
+
+    // JPEG, WebP and GeoTIFF decode; @2x doubles the size.
+    for (ext, ctype) in [("jpg", "image/jpeg"), ("webp", "image/webp")] {
+        let (resp, bytes) = get(&f.router, &format!("{path}.{ext}?url={url}")).await;
+        assert_eq!(resp.headers()["content-type"], ctype);
+        let decoded = image::load_from_memory(&bytes).unwrap();
+        assert_eq!((decoded.width(), decoded.height()), (256, 256));
+    }
+    let (resp, tif) = get(&f.router, &format!("{path}.tif?url={url}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(tif.starts_with(b"II*\0") || tif.starts_with(b"MM\0*"));
+    let (_, big) = get(&f.router, &format!("{path}@2x.png?url={url}")).await;
+    assert_eq!(image::load_from_memory(&big).unwrap().width(), 512);
+    // Without a format: PNG when a pixel is masked, JPEG otherwise.
+    let (resp, _) = get(&f.router, &format!("{path}?url={url}")).await;
+    let expected = if img.valid_mask().contains(&0) {
+        "image/png"
+    } else {
+        "image/jpeg"
+    };
+    assert_eq!(resp.headers()["content-type"], expected);
+    // Post-processing parameters.
+    let (resp, bytes) = get(
+        &f.router,
+        &format!(
+            "{path}.png?url={url}&bidx=1&rescale=0,200&colormap_name=viridis&return_mask=false"
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        image::load_from_memory(&bytes).unwrap().color(),
+        image::ColorType::Rgb8
+    );
+    let (resp, _) = get(&f.router, &format!("{path}.png?url={url}&pixel_selection=highest&reverse=true&resampling=bilinear&buffer=2&padding=1&nodata=0")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_codes() {
+    let f = fixture("uint8");
+    let (_, path) = tile_path(&f);
+    let url = q(&f.mosaic);
+    let status = |resp: &axum::http::Response<Body>| resp.status();
+    // 204: no asset for the tile, and candidates without data (reference error records).
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/tiles/WebMercatorQuad/12/0/0.png?url={url}"),
+    )
+    .await;
+    assert_eq!((status(&resp), body.len()), (StatusCode::NO_CONTENT, 0));
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(common::refdata().join("renders/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let empty = manifest["renders"].as_array().unwrap().iter().find(|r| {
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.starts_with("EmptyMosaicError"))
+            && r["mosaic"] == f.render["mosaic"]
+    });
+    if let Some(e) = empty {
+        let t = &e["tile"];
+        let (resp, _) = get(
+            &f.router,
+            &format!(
+                "/mosaicjson/tiles/WebMercatorQuad/{}/{}/{}.png?url={url}",
+                t["z"], t["x"], t["y"]
+            ),
+        )
+        .await;
+        assert_eq!(status(&resp), StatusCode::NO_CONTENT);
+    }
+    // 404: missing mosaic, unknown route.
+    let missing = q(&f.dir.path().join("missing.json").to_string_lossy());
+    let (resp, body) = get(&f.router, &format!("{path}.png?url={missing}")).await;
+    assert_eq!(status(&resp), StatusCode::NOT_FOUND);
+    assert!(serde_json::from_slice::<Value>(&body).unwrap()["detail"].is_string());
+    assert_eq!(
+        status(&get(&f.router, "/nope").await.0),
+        StatusCode::NOT_FOUND
+    );
+    // 400: bad parameters, never a 500.
+    for bad in [
+        format!("{path}.png?url={url}&pixel_selection=prettiest"),
+        format!("{path}.png?url={url}&tilesize=abc"),
+        format!("{path}.png?url={url}&bidx=0"),
+        format!("{path}.png?url={url}&rescale=1"),
+        format!("{path}.png?url={url}&colormap_name=rainbowish"),
+        format!("{path}.png?url={url}&buffer=0.3"),
+        format!("{path}.bmp?url={url}"),
+        format!("/mosaicjson/tiles/WebMercatorQuad/3/0/x.png?url={url}"),
+        format!("/mosaicjson/tiles/WebMercatorQuad/3/99/0.png?url={url}"),
+        format!("/mosaicjson/point/1;2?url={url}"),
+        format!("/mosaicjson/bbox/1,2,3/assets?url={url}"),
+        "/mosaics/..%2Fetc/info".to_string(),
+    ] {
+        let (resp, body) = get(&f.router, &bad).await;
+        assert_eq!(
+            status(&resp),
+            StatusCode::BAD_REQUEST,
+            "{bad}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(serde_json::from_slice::<Value>(&body).unwrap()["detail"].is_string());
+    }
+    // 422: missing url, unknown TMS, invalid document.
+    assert_eq!(
+        status(&get(&f.router, &format!("{path}.png")).await.0),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        status(
+            &get(
+                &f.router,
+                &format!("/mosaicjson/tiles/NoSuchTMS/1/0/0.png?url={url}")
+            )
+            .await
+            .0
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    // 424: an allowed asset that GDAL cannot read.
+    let bad_asset = f.dir.path().join("broken.tif");
+    std::fs::write(&bad_asset, b"not a tiff").unwrap();
+    let mut doc = mosaic::MosaicJson::new(0, 20);
+    doc.quadkey_zoom = Some(0);
+    doc.tiles.insert(
+        String::new(),
+        vec![bad_asset.to_string_lossy().into_owned()],
+    );
+    let broken = f.dir.path().join("broken.json");
+    std::fs::write(&broken, doc.to_json_vec()).unwrap();
+    let (resp, _) = get(
+        &f.router,
+        &format!("{path}.png?url={}", q(&broken.to_string_lossy())),
+    )
+    .await;
+    assert_eq!(status(&resp), StatusCode::FAILED_DEPENDENCY);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowlist_refuses_with_403() {
+    let f = fixture("uint8");
+    let (_, path) = tile_path(&f);
+    let dir = f.dir.path().to_string_lossy().into_owned();
+    for uri in [
+        "/etc/passwd".to_string(),
+        format!("{dir}/../../../../etc/passwd"),
+        format!("file://{dir}/../outside.json"),
+        "http://169.254.169.254/latest/meta-data/mosaic.json".to_string(),
+        "s3://somebody-else/mosaic.json".to_string(),
+        "https://example.com/mosaic.json".to_string(),
+    ] {
+        let (resp, body) = get(&f.router, &format!("{path}.png?url={}", q(&uri))).await;
+        assert_eq!(
+            resp.status(),
+            StatusCode::FORBIDDEN,
+            "{uri}: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    // An allowed mosaic pointing at an asset outside the allowlist.
+    let mut doc = mosaic::MosaicJson::new(0, 20);
+    doc.quadkey_zoom = Some(0);
+    doc.tiles
+        .insert(String::new(), vec!["/etc/hostname".into()]);
+    let sneaky = f.dir.path().join("sneaky.json");
+    std::fs::write(&sneaky, doc.to_json_vec()).unwrap();
+    let (resp, _) = get(
+        &f.router,
+        &format!("{path}.png?url={}", q(&sneaky.to_string_lossy())),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let (resp, _) = get(
+        &f.router,
+        &format!("/mosaicjson/point/0,0?url={}", q(&sneaky.to_string_lossy())),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_and_lookups() {
+    let f = fixture("uint8");
+    let (tile, path) = tile_path(&f);
+    let url = q(&f.mosaic);
+    let json = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap();
+
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/WebMercatorQuad/tilejson.json?url={url}"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let tj = json(&body);
+    let template = tj["tiles"][0].as_str().unwrap();
+    assert!(
+        template.starts_with("http://tiler.test/mosaicjson/tiles/WebMercatorQuad/{z}/{x}/{y}@1x?"),
+        "{template}"
+    );
+    assert!(template.contains("tilesize=512"));
+    let doc = mosaic::MosaicJson::from_slice(&std::fs::read(&f.mosaic).unwrap()).unwrap();
+    assert_eq!(
+        (tj["minzoom"].as_u64(), tj["maxzoom"].as_u64()),
+        (Some(u64::from(doc.minzoom)), Some(u64::from(doc.maxzoom)))
+    );
+    let (_, body) = get(
+        &f.router,
+        &format!("/mosaicjson/WebMercatorQuad/tilejson.json?url={url}&minzoom=3&tile_format=png"),
+    )
+    .await;
+    let tj = json(&body);
+    assert_eq!(tj["minzoom"], 3);
+    assert!(tj["tiles"][0].as_str().unwrap().contains("@1x.png?"));
+
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/WebMercatorQuad/map.html?url={url}"),
+    )
+    .await;
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(String::from_utf8_lossy(&body).contains("tilejson.json"));
+
+    let (_, body) = get(&f.router, &format!("/mosaicjson/info?url={url}")).await;
+    let info = json(&body);
+    assert_eq!(info["mosaic_minzoom"], doc.minzoom);
+    assert_eq!(info["crs"], "http://www.opengis.net/def/crs/EPSG/0/4326");
+    let (resp, body) = get(&f.router, &format!("/mosaicjson/info.geojson?url={url}")).await;
+    assert_eq!(resp.headers()["content-type"], "application/geo+json");
+    assert_eq!(json(&body)["geometry"]["type"], "Polygon");
+
+    let (_, body) = get(&f.router, &format!("/mosaicjson/?url={url}")).await;
+    assert_eq!(mosaic::MosaicJson::from_slice(&body).unwrap(), doc);
+
+    let (_, body) = get(&f.router, &format!("/mosaicjson/tiles?url={url}")).await;
+    assert!(json(&body)["tilesets"].as_array().unwrap().len() >= 4);
+    let (_, body) = get(
+        &f.router,
+        &format!("/mosaicjson/tiles/WebMercatorQuad?url={url}"),
+    )
+    .await;
+    let ts = json(&body);
+    assert_eq!(
+        ts["tileMatrixSetLimits"].as_array().unwrap().len(),
+        usize::from(doc.maxzoom - doc.minzoom) + 1
+    );
+    assert!(
+        ts["links"][0]["href"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://tiler.test/mosaicjson/tiles/WebMercatorQuad")
+    );
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/WMTSCapabilities.xml?url={url}"),
+    )
+    .await;
+    assert_eq!(resp.headers()["content-type"], "application/xml");
+    let xml = String::from_utf8(body).unwrap();
+    assert!(
+        xml.contains("<Capabilities")
+            && xml.contains("WebMercatorQuad")
+            && xml.contains("/mosaicjson/tiles/WebMercatorQuad/{TileMatrix}")
+    );
+
+    // Look-ups agree with the library.
+    let index = mosaic::TileIndex::new(doc.clone()).unwrap();
+    let (_, body) = get(&f.router, &format!("{path}/assets?url={url}")).await;
+    assert_eq!(
+        json(&body),
+        serde_json::json!(index.assets_for_tile(tile.x, tile.y, tile.z).unwrap())
+    );
+    let b = TileMatrixSet::web_mercator().bounds(tile);
+    let (lon, lat) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+    let (_, body) = get(
+        &f.router,
+        &format!("/mosaicjson/point/{lon},{lat}/assets?url={url}"),
+    )
+    .await;
+    assert_eq!(
+        json(&body),
+        serde_json::json!(index.assets_for_point(lon, lat).unwrap())
+    );
+    let (_, body) = get(
+        &f.router,
+        &format!(
+            "/mosaicjson/bbox/{},{},{},{}/assets?url={url}",
+            b[0], b[1], b[2], b[3]
+        ),
+    )
+    .await;
+    assert_eq!(
+        json(&body),
+        serde_json::json!(index.assets_for_bbox(b).unwrap())
+    );
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/point/{lon},{lat}?url={url}"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let pv = json(&body);
+    assert_eq!(pv["coordinates"], serde_json::json!([lon, lat]));
+    assert!(!pv["assets"].as_array().unwrap().is_empty());
+
+    // Validation.
+    let req = Request::post("/mosaicjson/validate")
+        .body(Body::from(doc.to_json_vec()))
+        .unwrap();
+    let (resp, body) = send(&f.router, req).await;
+    assert_eq!(
+        (resp.status(), json(&body)),
+        (StatusCode::OK, Value::Bool(true))
+    );
+    let req = Request::post("/mosaicjson/validate")
+        .body(Body::from(r#"{"mosaicjson":"0.0.3"}"#))
+        .unwrap();
+    assert_eq!(
+        send(&f.router, req).await.0.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+
+    let (resp, body) = get(&f.router, "/healthz").await;
+    assert_eq!(
+        (resp.status(), json(&body)["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosaic_ids_strict_zoom_and_asset_cap() {
+    let f = fixture("uint8");
+    let (tile, _) = tile_path(&f);
+    // /mosaics/{id}/... through MOSAIC_URL_TEMPLATE (the fixture's is `<dir>/{id}.json`).
+    let (resp, _) = get(
+        &f.router,
+        &format!(
+            "/mosaics/mosaic/tiles/WebMercatorQuad/{}/{}/{}.png",
+            tile.z, tile.x, tile.y
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(
+        get(&f.router, "/mosaics/nope/info").await.0.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let doc = mosaic::MosaicJson::from_slice(&std::fs::read(&f.mosaic).unwrap()).unwrap();
+    let allowed = AllowList::of(&[
+        f.dir.path().to_string_lossy().into_owned(),
+        common::refdata().to_string_lossy().into_owned(),
+    ]);
+    let mut config = Config::new(allowed.clone());
+    config.strict_zoom = true;
+    let strict = app(AppState::new(config));
+    let z = doc.maxzoom + 1;
+    let (resp, body) = get(
+        &strict,
+        &format!(
+            "/mosaicjson/tiles/WebMercatorQuad/{z}/0/0.png?url={}",
+            q(&f.mosaic)
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("Invalid ZOOM level"));
+
+    let mut config = Config::new(allowed);
+    config.max_assets_per_tile = 1;
+    let capped = app(AppState::new(config));
+    let url = q(&f.mosaic);
+    let (resp, _) = get(
+        &capped,
+        &format!(
+            "/mosaicjson/tiles/WebMercatorQuad/{}/{}/{}.png?url={url}&pixel_selection=highest",
+            tile.z, tile.x, tile.y
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    if f.render["assets_for_tile"].as_array().unwrap().len() > 1 {
+        assert!(resp.headers().contains_key("x-assets-truncated"));
+        assert_eq!(
+            resp.headers()["x-assets"]
+                .to_str()
+                .unwrap()
+                .split(',')
+                .count(),
+            1
+        );
+    }
+}
