@@ -18,7 +18,8 @@ mkdir -p "$OUT"
 if [ ! -x /usr/bin/time ]; then
   apt-get install -y -qq time >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 fi
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import cogeo_mosaic" 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c \
+    "import importlib.metadata as m, cogeo_mosaic; assert m.version('cogeo-mosaic') == '9.2.0'" 2>/dev/null; then
   echo "installing cogeo-mosaic 9.2.0 into $VENV" >&2
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check 'cogeo-mosaic==9.2.0'
@@ -38,16 +39,23 @@ mosaic = MosaicJSON.from_features(features, minzoom=minzoom, maxzoom=maxzoom,
 open(out, "w").write(mosaic.model_dump_json(exclude_none=True))
 PY
 
+# Runs in this shell (not a subshell) so that a failing command stops the script.
+# GNU time's -f line is the last line of its -o file (a failure adds a line before it).
 measure() { # label, command...
   local label=$1; shift
-  /usr/bin/time -f '%e %M' -o "$OUT/$label.time" "$@" >/dev/null
-  read -r wall rss < "$OUT/$label.time"
-  echo "$wall $rss"
+  if ! /usr/bin/time -f '%e %M' -o "$OUT/$label.time" "$@" >/dev/null; then
+    echo "error: the $label command failed: $*" >&2
+    exit 1
+  fi
 }
 
-read -r rs_wall rs_rss < <(measure rust "$ROOT/target/release/mosaic" create-from-features \
-  --minzoom "$MINZOOM" --maxzoom "$MAXZOOM" --property path -q -o "$OUT/rust.json" "$FOOTPRINTS")
-read -r py_wall py_rss < <(measure python "$VENV/bin/python" "$OUT/peer_create.py" "$FOOTPRINTS" "$MINZOOM" "$MAXZOOM" "$OUT/python.json")
+[ -f "$FOOTPRINTS" ] || { echo "error: no footprint file $FOOTPRINTS" >&2; exit 1; }
+rm -f "$OUT/rust.json" "$OUT/python.json" "$OUT/rust.time" "$OUT/python.time"
+measure rust "$ROOT/target/release/mosaic" create-from-features \
+  --minzoom "$MINZOOM" --maxzoom "$MAXZOOM" --property path -q -o "$OUT/rust.json" "$FOOTPRINTS"
+measure python "$VENV/bin/python" "$OUT/peer_create.py" "$FOOTPRINTS" "$MINZOOM" "$MAXZOOM" "$OUT/python.json"
+read -r rs_wall rs_rss < <(tail -n 1 "$OUT/rust.time")
+read -r py_wall py_rss < <(tail -n 1 "$OUT/python.time")
 
 same=$("$VENV/bin/python" - "$OUT/rust.json" "$OUT/python.json" <<'PY'
 import json, sys
@@ -71,6 +79,6 @@ print(f"| mosaic (Rust) | {rw:.2f} | {rr:.0f} |")
 print(f"| cogeo-mosaic 9.2.0 | {pw:.2f} | {pr:.0f} |")
 print(f"\nspeed-up: {speed:.1f}x (target >= 50x: {'met' if speed >= 50 else 'NOT met'})")
 print(f"memory: {mem:.3f} of the peer's (target <= 0.2: {'met' if mem <= 0.2 else 'NOT met'})")
-print(f"same output (tiles, key order, asset order): {same}")
+print(f"same output: {same} (tiles: same quadkeys in the same order, same asset lists)")
 PY
-[ "$same" = "yes" ]
+[ "$same" = "yes" ] || { echo "error: the two tiles maps differ" >&2; exit 1; }

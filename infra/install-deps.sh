@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages the workspace builds and tests against (Debian 12):
-# GDAL 3.6 (libgdal-dev for the `gdal` crate, gdal-bin for checks). Idempotent.
+# GDAL 3.6 (libgdal-dev for the `gdal` crate, gdal-bin for checks) and, with `--browser`,
+# Chromium for the viewer's browser test. Idempotent.
 # apt-get can fail once on these machines (the image deletes .debs between dpkg runs);
 # the install is retried.
 set -euo pipefail
 
 pkgs=(libgdal-dev gdal-bin pkg-config)
+[ "${1:-}" = "--browser" ] && pkgs+=(chromium fonts-dejavu-core)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash infra/install-deps.sh
+bash infra/install-deps.sh --browser
 
 if [ ! -d "${MOSAIC_REFDATA:-../shared/refdata/public}" ]; then
   echo "reference data not found at ${MOSAIC_REFDATA:-../shared/refdata/public}" >&2

@@ -59,5 +59,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             4u64.pow(u32::from(below))
         );
     }
+    let z = 2u8;
+    println!(
+        "\nzoom {z} is {} levels below quadkey_zoom {qz}: a naive enumeration of its quadkey \
+         children would visit 4^{} = {} keys",
+        qz - z,
+        qz - z,
+        4u64.pow(u32::from(qz - z))
+    );
     Ok(())
 }

@@ -20,6 +20,7 @@ pub fn refdata() -> PathBuf {
         })
 }
 
+#[derive(Debug)]
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub mosaic: String,
