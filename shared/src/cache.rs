@@ -13,6 +13,7 @@ use moka::future::Cache;
 
 use crate::Result;
 use crate::backend::{self, MosaicRead};
+use crate::index::{Lookup, LookupOptions};
 
 /// Cache settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,16 +84,15 @@ impl CacheSettings {
 pub struct MosaicCache {
     settings: CacheSettings,
     mosaics: Cache<String, Arc<dyn MosaicRead>>,
+    lookups: Cache<String, Arc<Vec<String>>>,
 }
 
 impl MosaicCache {
     /// A cache with the given settings.
     pub fn new(settings: CacheSettings) -> MosaicCache {
-        let mosaics = Cache::builder()
-            .max_capacity(settings.max_size)
-            .time_to_live(settings.ttl)
-            .build();
-        MosaicCache { settings, mosaics }
+        let mosaics = Cache::builder().max_capacity(settings.max_size).time_to_live(settings.ttl).build();
+        let lookups = Cache::builder().max_capacity(settings.max_size).time_to_live(settings.ttl).build();
+        MosaicCache { settings, mosaics, lookups }
     }
 
     /// The process-wide cache, configured from the environment on first use.
@@ -113,6 +113,26 @@ impl MosaicCache {
         }
         self.mosaics
             .try_get_with(uri.to_string(), backend::open(uri))
+            .await
+            .map_err(|e| Arc::try_unwrap(e).unwrap_or_else(|shared| shared.duplicate()))
+    }
+
+    /// Answers a look-up on an opened mosaic, reusing a cached answer younger than the TTL.
+    /// The key holds the opened instance, so a re-read mosaic never answers from stale entries.
+    pub async fn lookup(&self, mosaic: &Arc<dyn MosaicRead>, lookup: &Lookup, opts: &LookupOptions) -> Result<Arc<Vec<String>>> {
+        if self.settings.disabled {
+            return mosaic.lookup(lookup, opts).await.map(Arc::new);
+        }
+        let instance = Arc::as_ptr(mosaic) as *const () as usize;
+        let key = format!(
+            "{}|{instance:x}|{lookup:?}|{}|{}|{:?}",
+            mosaic.uri(),
+            opts.reverse,
+            opts.tms.as_ref().map(|t| t.id()).unwrap_or(""),
+            opts.coord_crs
+        );
+        self.lookups
+            .try_get_with(key, async { mosaic.lookup(lookup, opts).await.map(Arc::new) })
             .await
             .map_err(|e| Arc::try_unwrap(e).unwrap_or_else(|shared| shared.duplicate()))
     }
@@ -173,6 +193,11 @@ mod tests {
         cache.invalidate(uri).await;
         let c = cache.open(uri).await.unwrap();
         assert_eq!(c.document().tiles["0"], ["b"]);
+        // Look-ups are cached per opened instance.
+        let lookup = Lookup::Point { lon: 0.0, lat: 0.0 };
+        let first = cache.lookup(&c, &lookup, &LookupOptions::default()).await.unwrap();
+        let again = cache.lookup(&c, &lookup, &LookupOptions::default()).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
         let off = MosaicCache::new(settings(&[("COGEO_MOSAIC_CACHE_DISABLE", "yes")]));
         assert!(!Arc::ptr_eq(
             &off.open(uri).await.unwrap(),

@@ -10,7 +10,7 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use mosaic::backend::MosaicRead;
-use mosaic::index::LookupOptions;
+use mosaic::index::{Lookup, LookupOptions};
 use mosaic::render::encode::render_image;
 use mosaic::render::point::{PointOptions, point_values};
 use mosaic::render::{check_tile, render_assets};
@@ -173,7 +173,7 @@ pub(crate) async fn tile(
         tms: Some(tms.clone()),
         coord_crs: None,
     };
-    let assets = t.mosaic.assets_for_tile(tile, &search).await?;
+    let assets = state.cache.lookup(&t.mosaic, &Lookup::Tile(tile), &search).await?.as_ref().clone();
     let search_time = started.elapsed();
     check_assets(&state, &assets)?;
     let out = render_assets(assets, &tms, tile, &opts).await?;
