@@ -90,9 +90,19 @@ pub struct MosaicCache {
 impl MosaicCache {
     /// A cache with the given settings.
     pub fn new(settings: CacheSettings) -> MosaicCache {
-        let mosaics = Cache::builder().max_capacity(settings.max_size).time_to_live(settings.ttl).build();
-        let lookups = Cache::builder().max_capacity(settings.max_size).time_to_live(settings.ttl).build();
-        MosaicCache { settings, mosaics, lookups }
+        let mosaics = Cache::builder()
+            .max_capacity(settings.max_size)
+            .time_to_live(settings.ttl)
+            .build();
+        let lookups = Cache::builder()
+            .max_capacity(settings.max_size)
+            .time_to_live(settings.ttl)
+            .build();
+        MosaicCache {
+            settings,
+            mosaics,
+            lookups,
+        }
     }
 
     /// The process-wide cache, configured from the environment on first use.
@@ -119,7 +129,12 @@ impl MosaicCache {
 
     /// Answers a look-up on an opened mosaic, reusing a cached answer younger than the TTL.
     /// The key holds the opened instance, so a re-read mosaic never answers from stale entries.
-    pub async fn lookup(&self, mosaic: &Arc<dyn MosaicRead>, lookup: &Lookup, opts: &LookupOptions) -> Result<Arc<Vec<String>>> {
+    pub async fn lookup(
+        &self,
+        mosaic: &Arc<dyn MosaicRead>,
+        lookup: &Lookup,
+        opts: &LookupOptions,
+    ) -> Result<Arc<Vec<String>>> {
         if self.settings.disabled {
             return mosaic.lookup(lookup, opts).await.map(Arc::new);
         }
@@ -132,7 +147,9 @@ impl MosaicCache {
             opts.coord_crs
         );
         self.lookups
-            .try_get_with(key, async { mosaic.lookup(lookup, opts).await.map(Arc::new) })
+            .try_get_with(key, async {
+                mosaic.lookup(lookup, opts).await.map(Arc::new)
+            })
             .await
             .map_err(|e| Arc::try_unwrap(e).unwrap_or_else(|shared| shared.duplicate()))
     }
@@ -195,8 +212,14 @@ mod tests {
         assert_eq!(c.document().tiles["0"], ["b"]);
         // Look-ups are cached per opened instance.
         let lookup = Lookup::Point { lon: 0.0, lat: 0.0 };
-        let first = cache.lookup(&c, &lookup, &LookupOptions::default()).await.unwrap();
-        let again = cache.lookup(&c, &lookup, &LookupOptions::default()).await.unwrap();
+        let first = cache
+            .lookup(&c, &lookup, &LookupOptions::default())
+            .await
+            .unwrap();
+        let again = cache
+            .lookup(&c, &lookup, &LookupOptions::default())
+            .await
+            .unwrap();
         assert!(Arc::ptr_eq(&first, &again));
         let off = MosaicCache::new(settings(&[("COGEO_MOSAIC_CACHE_DISABLE", "yes")]));
         assert!(!Arc::ptr_eq(

@@ -114,6 +114,21 @@ fn mosaic_routes() -> Router<AppState> {
         .route("/WMTSCapabilities.xml", get(routes::wmts))
 }
 
+/// Initialises GDAL and PROJ once (drivers, cloud defaults, the Web Mercator and WGS 84
+/// definitions and a transformation between them); called at start-up, off the request path.
+pub fn warm_up() {
+    mosaic::dataset::configure_gdal_defaults();
+    // Through the gdal crate's own one-time registration, never a second concurrent one.
+    let _ = gdal::DriverManager::count();
+    let _ = mosaic::crs::transform_point(
+        &mosaic::crs::Crs::Other("EPSG:32633".into()),
+        &mosaic::crs::Crs::Wgs84,
+        500_000.0,
+        5_000_000.0,
+    );
+    let _ = gdal::spatial_ref::SpatialRef::from_epsg(3857).and_then(|s| s.to_wkt());
+}
+
 /// REST API (payload v1) requests carry the stage in their path (`/prod/mosaicjson/...`):
 /// remove it so both API Gateway flavours reach the same routes.
 pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {

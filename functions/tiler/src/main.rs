@@ -16,6 +16,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Warm GDAL and PROJ (driver registry, proj.db, lazy symbol binding) while the server
+    // starts, so the first tile does not pay for it alone.
+    std::thread::spawn(tiler::warm_up);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         // In Lambda the allowlist comes from the stack (MOSAIC_ALLOWED_URLS); nothing by default.
         return lambda_http::run(tiler::lambda_app(AppState::new(Config::from_env(&[])))).await;

@@ -173,7 +173,12 @@ pub(crate) async fn tile(
         tms: Some(tms.clone()),
         coord_crs: None,
     };
-    let assets = state.cache.lookup(&t.mosaic, &Lookup::Tile(tile), &search).await?.as_ref().clone();
+    let assets = state
+        .cache
+        .lookup(&t.mosaic, &Lookup::Tile(tile), &search)
+        .await?
+        .as_ref()
+        .clone();
     let search_time = started.elapsed();
     check_assets(&state, &assets)?;
     let out = render_assets(assets, &tms, tile, &opts).await?;
