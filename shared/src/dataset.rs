@@ -156,7 +156,7 @@ fn maximum_overview_level(width: i64, height: i64, minsize: i64) -> u32 {
 
 /// GDAL's suggested warp output of `ds` into `dst` (rasterio `calculate_default_transform`):
 /// (pixel size x, pixel size y, width, height).
-fn suggested_warp(ds: &Dataset, dst: &Crs) -> Option<(f64, f64, i64, i64)> {
+pub(crate) fn suggested_warp(ds: &Dataset, dst: &Crs) -> Option<(f64, f64, i64, i64)> {
     let srs = SpatialRef::from_definition(&dst.uri()).ok()?;
     let wkt = CString::new(format!("DST_SRS={}", srs.to_wkt().ok()?)).ok()?;
     let mut opts = [wkt.as_ptr() as *mut std::ffi::c_char, std::ptr::null_mut()];
@@ -192,20 +192,17 @@ fn suggested_warp(ds: &Dataset, dst: &Crs) -> Option<(f64, f64, i64, i64)> {
     Some((gt[1], gt[5], i64::from(w), i64::from(h)))
 }
 
-/// Reads one dataset's footprint and zooms for `tms`.
-pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
-    let err = |e: gdal::errors::GdalError| Error::Dataset {
+/// The dataset's bounds in the geographic CRS `geo`, edges densified with 21 points
+/// (rio-tiler's `get_geographic_bounds`; the whole world when they cannot be computed).
+pub(crate) fn geographic_bounds(url: &str, ds: &Dataset, geo: &Crs) -> Result<[f64; 4]> {
+    let err = |reason: String| Error::Dataset {
         path: url.to_string(),
-        reason: e.to_string(),
+        reason,
     };
-    let ds = Dataset::open(gdal_path(url)).map_err(err)?;
-    let band = ds.rasterband(1).map_err(err)?;
-    let datatype = numpy_dtype(band.band_type());
     let (width, height) = ds.raster_size();
-    let gt = ds.geo_transform().map_err(err)?;
-    let srs = ds.spatial_ref().map_err(|_| Error::Dataset {
-        path: url.to_string(),
-        reason: "dataset has no CRS (GCP-only datasets need create-from-features)".into(),
+    let gt = ds.geo_transform().map_err(|e| err(e.to_string()))?;
+    let mut src = ds.spatial_ref().map_err(|_| {
+        err("dataset has no CRS (GCP-only datasets need create-from-features)".into())
     })?;
     // Native bounds from the geotransform (north-up or not, take the extremes).
     let xs = [gt[0], gt[0] + gt[1] * width as f64 + gt[2] * height as f64];
@@ -216,31 +213,34 @@ pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
         xs[0].max(xs[1]),
         ys[0].max(ys[1]),
     ];
-
-    let geo = tms.geographic_crs();
-    let bounds = {
-        let mut src = srs.clone();
-        src.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-        let mut dst = SpatialRef::from_definition(&geo.uri()).map_err(err)?;
-        dst.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-        let same = src.auth_code().ok() == dst.auth_code().ok()
-            && src.auth_code().is_ok()
-            && src.is_geographic();
-        if same {
-            native
-        } else {
-            let t = CoordTransform::new(&src, &dst).map_err(err)?;
-            match t.transform_bounds(&native, 21) {
-                Ok(b) if b.iter().all(|v| v.is_finite()) => b,
-                _ => {
-                    tracing::warn!(
-                        "{url}: cannot compute geographic bounds, using the whole world"
-                    );
-                    [-180.0, -90.0, 180.0, 90.0]
-                }
-            }
+    src.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let mut dst = SpatialRef::from_definition(&geo.uri()).map_err(|e| err(e.to_string()))?;
+    dst.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    if src.auth_code().is_ok()
+        && src.auth_code().ok() == dst.auth_code().ok()
+        && src.is_geographic()
+    {
+        return Ok(native);
+    }
+    match CoordTransform::new(&src, &dst).and_then(|t| t.transform_bounds(&native, 21)) {
+        Ok(b) if b.iter().all(|v| v.is_finite()) => Ok(b),
+        _ => {
+            tracing::warn!("{url}: cannot compute geographic bounds, using the whole world");
+            Ok([-180.0, -90.0, 180.0, 90.0])
         }
+    }
+}
+
+/// Reads one dataset's footprint and zooms for `tms`.
+pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
+    let err = |e: gdal::errors::GdalError| Error::Dataset {
+        path: url.to_string(),
+        reason: e.to_string(),
     };
+    let ds = Dataset::open(gdal_path(url)).map_err(err)?;
+    let band = ds.rasterband(1).map_err(err)?;
+    let datatype = numpy_dtype(band.band_type());
+    let bounds = geographic_bounds(url, &ds, tms.geographic_crs())?;
 
     let (minzoom, maxzoom) = match suggested_warp(&ds, tms.crs()) {
         Some((px, py, w, h)) => {

@@ -133,11 +133,11 @@ pub struct PyDumpsFormatter;
 
 impl serde_json::ser::Formatter for PyDumpsFormatter {
     fn write_f64<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f64) -> io::Result<()> {
-        writer.write_all(py_float(value).as_bytes())
+        PyFormatter.write_f64(writer, value)
     }
 
     fn write_f32<W: ?Sized + io::Write>(&mut self, writer: &mut W, value: f32) -> io::Result<()> {
-        self.write_f64(writer, f64::from(value))
+        PyFormatter.write_f32(writer, value)
     }
 
     fn begin_array_value<W: ?Sized + io::Write>(

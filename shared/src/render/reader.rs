@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use gdal::Dataset;
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::spatial_ref::SpatialRef;
 use gdal_sys::{GDALDataType, GDALRIOResampleAlg, GDALResampleAlg};
 
 use super::image::{DataType, ImageData};
@@ -262,32 +262,16 @@ fn dataset_meta(path: &str, ds: &Dataset, tms: &TileMatrixSet) -> Result<Dataset
             .map(|bd| unsafe { gdal_sys::GDALGetRasterColorInterpretation(bd.c_rasterband()) } == gdal_sys::GDALColorInterp::GCI_AlphaBand)
             .unwrap_or(false)
     });
-    let xs = [gt[0], gt[0] + gt[1] * width as f64 + gt[2] * height as f64];
-    let ys = [gt[3], gt[3] + gt[4] * width as f64 + gt[5] * height as f64];
-    let native = [
-        xs[0].min(xs[1]),
-        ys[0].min(ys[1]),
-        xs[0].max(xs[1]),
-        ys[0].max(ys[1]),
-    ];
-    let mut src = srs.clone();
-    src.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    let mut geo =
-        SpatialRef::from_definition(&tms.geographic_crs().uri()).map_err(|e| err(e.to_string()))?;
-    geo.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    let geo_bounds = CoordTransform::new(&src, &geo)
-        .and_then(|t| t.transform_bounds(&native, 21))
-        .unwrap_or([-180.0, -90.0, 180.0, 90.0]);
-    let dst_wkt = SpatialRef::from_definition(&tms.crs().uri())
-        .and_then(|s| s.to_wkt())
-        .map_err(|e| err(e.to_string()))?;
-    let dst_res = suggested_resolution(ds, &dst_wkt).ok_or_else(|| {
-        err(format!(
-            "cannot warp to {}: {}",
-            tms.crs().uri(),
-            last_gdal_error()
-        ))
-    })?;
+    let geo_bounds = crate::dataset::geographic_bounds(path, ds, tms.geographic_crs())?;
+    let dst_res = crate::dataset::suggested_warp(ds, tms.crs())
+        .map(|(px, py, _, _)| (px, py))
+        .ok_or_else(|| {
+            err(format!(
+                "cannot warp to {}: {}",
+                tms.crs().uri(),
+                last_gdal_error()
+            ))
+        })?;
     let overviews = (0..band.overview_count().unwrap_or(0).max(0) as usize)
         .filter_map(|i| band.overview(i).ok().map(|o| o.size()))
         .collect();
@@ -306,41 +290,6 @@ fn dataset_meta(path: &str, ds: &Dataset, tms: &TileMatrixSet) -> Result<Dataset
     };
     meta_cache().insert(key, meta.clone());
     Ok(meta)
-}
-
-/// `calculate_default_transform`'s pixel size of `ds` warped to `dst_wkt`.
-fn suggested_resolution(ds: &Dataset, dst_wkt: &str) -> Option<(f64, f64)> {
-    let opt = CString::new(format!("DST_SRS={dst_wkt}")).ok()?;
-    let mut opts = [opt.as_ptr() as *mut std::ffi::c_char, std::ptr::null_mut()];
-    let mut gt = [0f64; 6];
-    let (mut w, mut h) = (0 as c_int, 0 as c_int);
-    let mut extent = [0f64; 4];
-    // SAFETY: valid dataset, NULL-terminated options outliving the call; transformer freed.
-    unsafe {
-        let arg = gdal_sys::GDALCreateGenImgProjTransformer2(
-            ds.c_dataset(),
-            std::ptr::null_mut(),
-            opts.as_mut_ptr(),
-        );
-        if arg.is_null() {
-            return None;
-        }
-        let e = gdal_sys::GDALSuggestedWarpOutput2(
-            ds.c_dataset(),
-            Some(gdal_sys::GDALGenImgProjTransform),
-            arg,
-            gt.as_mut_ptr(),
-            &mut w,
-            &mut h,
-            extent.as_mut_ptr(),
-            0,
-        );
-        gdal_sys::GDALDestroyGenImgProjTransformer(arg);
-        if e != gdal_sys::CPLErr::CE_None {
-            return None;
-        }
-    }
-    Some((gt[1], gt[5]))
 }
 
 /// Python's `round()` (half to even), as rio-tiler's sizes use it.
