@@ -8,11 +8,14 @@
 //! |---|---|---|
 //! | `:memory:` | [`memory::MemoryBackend`] | same |
 //! | path, `file://` (`.json`, `.json.gz`) | [`file::FileBackend`] | same (atomic temp file + rename) |
-//! | `s3://`, `gs://`, `az://`, `dynamodb://`, `sqlite:///` | parsed; [`Error::Unsupported`] in this build | |
-//! | `http(s)://`, `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
+//! | `s3://`, `gs://`, `az://` | [`store::StoreBackend`] (object_store) | [`store::StoreWriter`]: conditional create, If-Match update |
+//! | `http(s)://` | [`store::StoreBackend`] | [`Error::ReadOnly`] |
+//! | `dynamodb://`, `sqlite:///` | parsed; [`Error::Unsupported`] in this build | |
+//! | `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
 
 pub mod file;
 pub mod memory;
+pub mod store;
 mod uri;
 
 use std::sync::Arc;
@@ -161,6 +164,10 @@ fn unsupported(uri: &MosaicUri) -> Error {
 pub async fn open(uri: &str) -> Result<Arc<dyn MosaicRead>> {
     match MosaicUri::parse(uri)? {
         MosaicUri::File(path) => Ok(Arc::new(file::FileBackend::open(uri, path).await?)),
+        p @ (MosaicUri::S3 { .. }
+        | MosaicUri::Gcs { .. }
+        | MosaicUri::Azure { .. }
+        | MosaicUri::Http(_)) => Ok(Arc::new(store::StoreBackend::open(uri, &p).await?)),
         MosaicUri::Memory => Err(Error::InvalidInput(
             "a :memory: mosaic has no stored document to read; give the document".into(),
         )),
@@ -179,6 +186,9 @@ pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
     }
     match parsed {
         MosaicUri::File(path) => Ok(Box::new(file::FileWriter::new(uri, path))),
+        p @ (MosaicUri::S3 { .. } | MosaicUri::Gcs { .. } | MosaicUri::Azure { .. }) => {
+            Ok(Box::new(store::StoreWriter::new(uri, &p)?))
+        }
         MosaicUri::Memory => Ok(Box::new(memory::MemoryBackend::empty())),
         other => Err(unsupported(&other)),
     }
@@ -206,9 +216,6 @@ mod tests {
     #[tokio::test]
     async fn dispatcher_types_its_refusals() {
         for (uri, scheme) in [
-            ("s3://b/k.json", "s3"),
-            ("gs://b/k.json", "gs"),
-            ("az://a.blob.core.windows.net/c/k.json", "az"),
             ("dynamodb:///t:m", "dynamodb"),
             ("sqlite:///x.db:m", "sqlite"),
         ] {

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Local stand-ins for the cloud services the tests talk to, on free loopback ports:
+#   S3 (moto server, PyPI), Azure Blob (Azurite, npm), GCS (gcp-storage-emulator + shim,
+#   PyPI), plain HTTP with Range support (RangeHTTPServer, PyPI).
+#
+#   bash infra/services.sh start ENV_FILE   # install what is missing, start, wait, write exports
+#   bash infra/services.sh stop             # stop exactly the processes started (by PID)
+#
+# Buckets/containers created: `mosaic-test` everywhere. State lives in $SVC_DIR.
+set -uo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+SVC_DIR=${SVC_DIR:-${TMPDIR:-/tmp}/mosaic-services}
+PIP_PKGS=('moto[server]==5.2.5' 'gcp-storage-emulator==2026.7.19' 'rangehttpserver==1.4.0')
+AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
+log() { echo "[services] $*" >&2; }
+
+install() {
+  mkdir -p "$SVC_DIR"
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    log "node/npm missing"; return 1
+  fi
+  if [ ! -x "$SVC_DIR/venv/bin/moto_server" ] || [ ! -x "$SVC_DIR/venv/bin/gcp-storage-emulator" ]; then
+    log "pip install ${PIP_PKGS[*]}"
+    python3 -m venv "$SVC_DIR/venv" && "$SVC_DIR/venv/bin/pip" install -q --disable-pip-version-check "${PIP_PKGS[@]}" || return 1
+  fi
+  if [ ! -x "$SVC_DIR/node/node_modules/.bin/azurite-blob" ]; then
+    log "npm install azurite"
+    mkdir -p "$SVC_DIR/node"
+    (cd "$SVC_DIR/node" && { [ -f package.json ] || echo '{"private":true}' > package.json; } &&
+      npm install --no-audit --no-fund --silent azurite@3.35.0) || return 1
+  fi
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+bg() { # name, command... : detached, own session; the PID is the service's own
+  local name=$1; shift
+  rm -f "$SVC_DIR/$name.pid"
+  setsid nohup bash -c 'echo $$ > "$0"; exec "$@"' "$SVC_DIR/$name.pid" "$@" > "$SVC_DIR/$name.log" 2>&1 < /dev/null &
+  for _ in $(seq 50); do [ -s "$SVC_DIR/$name.pid" ] && return 0; sleep 0.1; done
+}
+
+wait_for() { # name, seconds, probe...
+  local name=$1 t=$2; shift 2
+  for ((i = 0; i < t * 4; i++)); do
+    if "$@" >/dev/null 2>&1; then log "$name ready"; return 0; fi
+    sleep 0.25
+  done
+  log "$name NOT ready after ${t}s:"; tail -20 "$SVC_DIR/$name.log" >&2; return 1
+}
+
+start() {
+  local env_file=$1 rc=0
+  install || { log "install failed"; return 1; }
+  stop 2>/dev/null
+  mkdir -p "$SVC_DIR/azurite" "$SVC_DIR/www"
+  local V="$SVC_DIR/venv/bin" MOTO GCS AZ WWW
+  MOTO=$(free_port); GCS=$(free_port); AZ=$(free_port); WWW=$(free_port)
+  bg moto "$V/moto_server" -H 127.0.0.1 -p "$MOTO"
+  bg gcs "$V/python" "$HERE/gcs_emulator_shim.py" start --host 127.0.0.1 --port "$GCS" --in-memory --default-bucket mosaic-test
+  bg azurite "$SVC_DIR/node/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ" \
+    --location "$SVC_DIR/azurite" --silent --skipApiVersionCheck --loose --disableTelemetry
+  (cd "$SVC_DIR/www" && bg www "$V/python" -m RangeHTTPServer "$WWW" --bind 127.0.0.1)
+  wait_for moto 60 curl -sf "http://127.0.0.1:$MOTO/moto-api/" || rc=1
+  wait_for gcs 60 curl -sf "http://127.0.0.1:$GCS/storage/v1/b/mosaic-test" || rc=1
+  wait_for azurite 60 bash -c "curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$AZ/devstoreaccount1?comp=list' | grep -q 403" || rc=1
+  wait_for www 30 curl -sf -o /dev/null "http://127.0.0.1:$WWW/" || rc=1
+  "$V/python" "$HERE/azurite_mkcontainer.py" mosaic-test "http://127.0.0.1:$AZ" >/dev/null || rc=1
+  curl -sf -X PUT "http://127.0.0.1:$MOTO/mosaic-test" >/dev/null || rc=1   # moto accepts unsigned bucket creation
+  cat > "$env_file" <<ENV
+# written by infra/services.sh: endpoints of the local services (standard variable names)
+export SVC_DIR=$SVC_DIR
+export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
+export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO AWS_ENDPOINT_URL_S3=http://127.0.0.1:$MOTO AWS_ALLOW_HTTP=true
+export AWS_S3_ENDPOINT=127.0.0.1:$MOTO AWS_HTTPS=NO AWS_VIRTUAL_HOSTING=FALSE
+export AZURE_STORAGE_USE_EMULATOR=true AZURITE_BLOB_STORAGE_URL=http://127.0.0.1:$AZ
+export AZURE_STORAGE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;BlobEndpoint=http://127.0.0.1:$AZ/devstoreaccount1;'
+export GOOGLE_SERVICE_ACCOUNT_KEY='{"gcs_base_url":"http://127.0.0.1:$GCS","disable_oauth":true,"client_email":"","private_key":"","private_key_id":""}'
+export CPL_GS_ENDPOINT=http://127.0.0.1:$GCS/ GS_NO_SIGN_REQUEST=YES
+export MOSAIC_TEST_HTTP_URL=http://127.0.0.1:$WWW MOSAIC_TEST_HTTP_DIR=$SVC_DIR/www
+export MOSAIC_TEST_SERVICES=1
+ENV
+  return $rc
+}
+
+stop() {
+  local n pid
+  for n in www azurite gcs moto; do
+    [ -f "$SVC_DIR/$n.pid" ] || continue
+    pid=$(cat "$SVC_DIR/$n.pid")
+    if kill "$pid" 2>/dev/null; then
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      log "stopped $n ($pid)"
+    fi
+    rm -f "$SVC_DIR/$n.pid"
+  done
+}
+
+case "${1:-}" in
+  start) start "${2:?env file}" ;;
+  stop) stop ;;
+  *) echo "usage: $0 start ENV_FILE | stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,420 @@
+//! Object stores — S3, GCS, Azure Blob (read-write) and HTTP(S) (read-only) — behind one
+//! implementation over `Arc<dyn ObjectStore>` (the `object_store` crate). Only building
+//! the store differs per cloud; credentials and endpoints come from each cloud's standard
+//! environment (`AWS_*`, `AZURE_STORAGE_*`/`AZURITE_BLOB_STORAGE_URL`,
+//! `GOOGLE_SERVICE_ACCOUNT_KEY`).
+//!
+//! Writes are conditional where the store allows: `WriteMode::Create` is a put with
+//! If-None-Match (`PutMode::Create`), `update` a read-modify-write with If-Match / generation
+//! match (`PutMode::Update`), retried on conflict, so concurrent writers never lose an update.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use object_store::path::Path as StorePath;
+use object_store::{
+    ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
+
+use super::{MosaicRead, MosaicUri, MosaicWrite, WriteMode};
+use crate::create::{Footprint, UpdateOptions};
+use crate::index::{Lookup, LookupOptions, QuadkeyQuery, TileIndex};
+use crate::mosaicjson::MosaicJson;
+use crate::{Error, Result};
+
+/// How many times `update` re-reads and retries after losing a race.
+const UPDATE_ATTEMPTS: usize = 8;
+
+/// Few, short retries: a dead endpoint must fail a request in seconds, not minutes.
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(15),
+        ..Default::default()
+    }
+}
+
+fn client_options(allow_http: bool) -> ClientOptions {
+    ClientOptions::new()
+        .with_allow_http(allow_http)
+        .with_timeout(Duration::from_secs(30))
+        .with_connect_timeout(Duration::from_secs(5))
+}
+
+/// Parses `AZURE_STORAGE_CONNECTION_STRING` (`Key=Value;...`).
+fn connection_string() -> Option<std::collections::HashMap<String, String>> {
+    let text = std::env::var("AZURE_STORAGE_CONNECTION_STRING").ok()?;
+    Some(
+        text.split(';')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect(),
+    )
+}
+
+/// The store and the object's path for a parsed URI (S3, GCS, Azure Blob, HTTP).
+pub fn store_for(uri: &str, parsed: &MosaicUri) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
+    let bad = |e: object_store::Error| Error::InvalidUri {
+        uri: uri.to_string(),
+        reason: e.to_string(),
+    };
+    let path = |key: &str| {
+        StorePath::parse(key).map_err(|e| Error::InvalidUri {
+            uri: uri.to_string(),
+            reason: e.to_string(),
+        })
+    };
+    match parsed {
+        MosaicUri::S3 { bucket, key } => {
+            let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
+                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                .ok();
+            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+            if let Some(ep) = endpoint {
+                b = b
+                    .with_endpoint(&ep)
+                    .with_client_options(client_options(ep.starts_with("http://")));
+            } else {
+                b = b.with_client_options(client_options(false));
+            }
+            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err()
+            {
+                b = b.with_region("us-east-1");
+            }
+            Ok((
+                Arc::new(b.with_retry(retry()).build().map_err(bad)?),
+                path(key)?,
+            ))
+        }
+        MosaicUri::Gcs { bucket, key } => {
+            let http = std::env::var("GOOGLE_SERVICE_ACCOUNT_KEY")
+                .map(|k| k.contains("http://"))
+                .unwrap_or(false);
+            let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_client_options(client_options(http))
+                .with_retry(retry());
+            Ok((Arc::new(b.build().map_err(bad)?), path(key)?))
+        }
+        MosaicUri::Azure {
+            account,
+            container,
+            key,
+            ..
+        } => {
+            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_container_name(container);
+            let emulator = std::env::var("AZURE_STORAGE_USE_EMULATOR")
+                .ok()
+                .and_then(|v| crate::cache::parse_bool(&v))
+                .unwrap_or(false);
+            let mut http = emulator;
+            if !emulator {
+                b = b.with_account(account);
+                if let Some(cs) = connection_string() {
+                    if let Some(k) = cs.get("AccountKey") {
+                        b = b.with_access_key(k);
+                    }
+                    if let Some(ep) = cs.get("BlobEndpoint") {
+                        http = ep.starts_with("http://");
+                        b = b.with_endpoint(ep.trim_end_matches('/').to_string());
+                    }
+                }
+            }
+            b = b
+                .with_client_options(client_options(http))
+                .with_retry(retry());
+            Ok((Arc::new(b.build().map_err(bad)?), path(key)?))
+        }
+        MosaicUri::Http(url) => {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
+            let (host, key) = rest.split_once('/').unwrap_or((rest, ""));
+            if key.is_empty() {
+                return Err(Error::InvalidUri {
+                    uri: uri.to_string(),
+                    reason: "missing path".into(),
+                });
+            }
+            let store = object_store::http::HttpBuilder::new()
+                .with_url(format!("{scheme}://{host}"))
+                .with_client_options(client_options(scheme == "http"))
+                .with_retry(retry())
+                .build()
+                .map_err(bad)?;
+            // Keep the path as given (percent-decoded by object_store on the way out).
+            let p = StorePath::from_url_path(key).map_err(|e| Error::InvalidUri {
+                uri: uri.to_string(),
+                reason: e.to_string(),
+            })?;
+            Ok((Arc::new(store), p))
+        }
+        other => Err(Error::Unsupported {
+            scheme: other.scheme().to_string(),
+        }),
+    }
+}
+
+/// Maps an object store error to the crate's categories, naming the URI.
+fn store_error(uri: &str, e: object_store::Error) -> Error {
+    match e {
+        object_store::Error::NotFound { .. } => Error::NotFound {
+            uri: uri.to_string(),
+        },
+        object_store::Error::AlreadyExists { .. } => Error::AlreadyExists {
+            uri: uri.to_string(),
+        },
+        object_store::Error::Unauthenticated { source, .. }
+        | object_store::Error::PermissionDenied { source, .. } => Error::Auth {
+            uri: uri.to_string(),
+            reason: source.to_string(),
+        },
+        other => {
+            // Clients report 401/403 as generic errors in some paths; keep them as Auth.
+            let text = other.to_string();
+            if text.contains("403")
+                || text.contains("401")
+                || text.contains("AccessDenied")
+                || text.contains("InvalidAccessKeyId")
+                || text.contains("SignatureDoesNotMatch")
+            {
+                Error::Auth {
+                    uri: uri.to_string(),
+                    reason: text,
+                }
+            } else {
+                Error::Storage {
+                    uri: uri.to_string(),
+                    reason: text,
+                }
+            }
+        }
+    }
+}
+
+/// A stored document and the version it was read at.
+struct Fetched {
+    doc: MosaicJson,
+    size: u64,
+    version: UpdateVersion,
+}
+
+async fn fetch(uri: &str, store: &dyn ObjectStore, path: &StorePath) -> Result<Fetched> {
+    let got = store.get(path).await.map_err(|e| store_error(uri, e))?;
+    let version = UpdateVersion {
+        e_tag: got.meta.e_tag.clone(),
+        version: got.meta.version.clone(),
+    };
+    let bytes = got.bytes().await.map_err(|e| store_error(uri, e))?;
+    let size = bytes.len() as u64;
+    let doc = tokio::task::spawn_blocking(move || MosaicJson::from_slice(&bytes))
+        .await
+        .map_err(|e| Error::InvalidInput(format!("parse task failed: {e}")))?
+        .map_err(|e| match e {
+            Error::InvalidMosaic { field, reason } => Error::InvalidMosaic {
+                field,
+                reason: format!("{uri}: {reason}"),
+            },
+            other => other,
+        })?;
+    Ok(Fetched { doc, size, version })
+}
+
+/// A mosaic document read from an object store.
+#[derive(Debug)]
+pub struct StoreBackend {
+    uri: String,
+    name: &'static str,
+    index: TileIndex,
+    size: u64,
+}
+
+impl StoreBackend {
+    /// Reads and indexes the document at `uri`.
+    pub async fn open(uri: &str, parsed: &MosaicUri) -> Result<StoreBackend> {
+        let (store, path) = store_for(uri, parsed)?;
+        let f = fetch(uri, store.as_ref(), &path).await?;
+        Ok(StoreBackend {
+            uri: uri.to_string(),
+            name: super::backend_name(parsed),
+            index: TileIndex::new(f.doc)?,
+            size: f.size,
+        })
+    }
+}
+
+#[async_trait]
+impl MosaicRead for StoreBackend {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    fn backend_name(&self) -> &'static str {
+        self.name
+    }
+
+    fn document(&self) -> Arc<MosaicJson> {
+        self.index.document().clone()
+    }
+
+    fn stored_size(&self) -> Option<u64> {
+        Some(self.size)
+    }
+
+    async fn query(&self, q: &QuadkeyQuery) -> Result<Vec<String>> {
+        Ok(self.index.query(q))
+    }
+
+    async fn quadkeys(&self) -> Result<Vec<String>> {
+        Ok(self.index.document().tiles.keys().cloned().collect())
+    }
+
+    async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
+        self.index.lookup(lookup, opts)
+    }
+}
+
+/// Writes mosaic documents to an object store (S3, GCS, Azure Blob).
+#[derive(Debug)]
+pub struct StoreWriter {
+    uri: String,
+    store: Arc<dyn ObjectStore>,
+    path: StorePath,
+}
+
+impl StoreWriter {
+    /// A writer for `uri`.
+    pub fn new(uri: &str, parsed: &MosaicUri) -> Result<StoreWriter> {
+        let (store, path) = store_for(uri, parsed)?;
+        Ok(StoreWriter {
+            uri: uri.to_string(),
+            store,
+            path,
+        })
+    }
+
+    async fn put(
+        &self,
+        doc: &MosaicJson,
+        mode: PutMode,
+    ) -> std::result::Result<(), object_store::Error> {
+        let bytes = doc.to_bytes_for(self.path.as_ref());
+        let opts = PutOptions {
+            mode,
+            ..Default::default()
+        };
+        self.store
+            .put_opts(&self.path, PutPayload::from(bytes), opts)
+            .await
+            .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl MosaicWrite for StoreWriter {
+    fn uri(&self) -> &str {
+        &self.uri
+    }
+
+    async fn write(&self, doc: &MosaicJson, mode: WriteMode) -> Result<()> {
+        match mode {
+            WriteMode::Overwrite => self
+                .put(doc, PutMode::Overwrite)
+                .await
+                .map_err(|e| store_error(&self.uri, e)),
+            WriteMode::Create => {
+                // A HEAD first: a typed refusal even where a store (or an emulator) ignores the
+                // precondition; the conditional put below keeps the race itself safe.
+                match self.store.head(&self.path).await {
+                    Ok(_) => {
+                        return Err(Error::AlreadyExists {
+                            uri: self.uri.clone(),
+                        });
+                    }
+                    Err(object_store::Error::NotFound { .. }) => {}
+                    Err(e) => return Err(store_error(&self.uri, e)),
+                }
+                self.create(doc).await
+            }
+        }
+    }
+
+    async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {
+        self.update_with_retry(footprints, opts).await
+    }
+
+    async fn delete(&self) -> Result<()> {
+        // Stores answer deletes of missing objects with success: check first for a typed NotFound.
+        self.store
+            .head(&self.path)
+            .await
+            .map_err(|e| store_error(&self.uri, e))?;
+        self.store
+            .delete(&self.path)
+            .await
+            .map_err(|e| store_error(&self.uri, e))
+    }
+}
+
+impl StoreWriter {
+    async fn create(&self, doc: &MosaicJson) -> Result<()> {
+        match self.put(doc, PutMode::Create).await {
+            Ok(()) => Ok(()),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. },
+            ) => Err(Error::AlreadyExists {
+                uri: self.uri.clone(),
+            }),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                // No conditional create on this store: check, then write (not atomic).
+                match self.store.head(&self.path).await {
+                    Ok(_) => Err(Error::AlreadyExists {
+                        uri: self.uri.clone(),
+                    }),
+                    Err(object_store::Error::NotFound { .. }) => self
+                        .put(doc, PutMode::Overwrite)
+                        .await
+                        .map_err(|e| store_error(&self.uri, e)),
+                    Err(e) => Err(store_error(&self.uri, e)),
+                }
+            }
+            Err(e) => Err(store_error(&self.uri, e)),
+        }
+    }
+
+    async fn update_with_retry(
+        &self,
+        footprints: &[Footprint],
+        opts: &UpdateOptions,
+    ) -> Result<MosaicJson> {
+        for attempt in 0..UPDATE_ATTEMPTS {
+            let Fetched {
+                mut doc, version, ..
+            } = fetch(&self.uri, self.store.as_ref(), &self.path).await?;
+            let (fps, o) = (footprints.to_vec(), opts.clone());
+            doc = tokio::task::spawn_blocking(move || doc.update(&fps, &o).map(|_| doc))
+                .await
+                .map_err(|e| Error::InvalidInput(format!("update task failed: {e}")))??;
+            match self.put(&doc, PutMode::Update(version)).await {
+                Ok(()) => return Ok(doc),
+                Err(object_store::Error::Precondition { .. }) => {
+                    // Another writer got there first: re-read and re-apply.
+                    tracing::debug!("{}: update conflict, retry {}", self.uri, attempt + 1);
+                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
+                }
+                Err(object_store::Error::NotImplemented { .. }) => {
+                    return Err(Error::Storage {
+                        uri: self.uri.clone(),
+                        reason: "the store cannot update conditionally (If-Match); refusing a write that could lose a concurrent update".into(),
+                    });
+                }
+                Err(e) => return Err(store_error(&self.uri, e)),
+            }
+        }
+        Err(Error::Storage {
+            uri: self.uri.clone(),
+            reason: format!("gave up after {UPDATE_ATTEMPTS} concurrent-update conflicts"),
+        })
+    }
+}
