@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Installs the system packages the workspace builds and tests against (Debian 12):
 # GDAL 3.6 (libgdal-dev for the `gdal` crate, gdal-bin for checks) and, with `--browser`,
-# Chromium for the viewer's browser test. Idempotent.
+# Chromium for the viewer's browser test plus what infra/services.sh needs for the local
+# cloud-service emulators (python3-venv, nodejs, npm). Idempotent.
 # apt-get can fail once on these machines (the image deletes .debs between dpkg runs);
 # the install is retried.
 set -euo pipefail
 
 pkgs=(libgdal-dev gdal-bin pkg-config)
-[ "${1:-}" = "--browser" ] && pkgs+=(chromium fonts-dejavu-core)
+[ "${1:-}" = "--browser" ] && pkgs+=(chromium fonts-dejavu-core python3-venv)
+# Node may come from elsewhere than Debian (nvm, NodeSource); only ask apt when absent.
+if [ "${1:-}" = "--browser" ]; then
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
+fi
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [ ${#missing[@]} -eq 0 ] && exit 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace from a clean checkout: installs the system packages
 # it needs, builds, and runs unit, doc and integration tests (parity with cogeo-mosaic
-# over ../shared/refdata/public, or $MOSAIC_REFDATA).
+# over ../shared/refdata/public, or $MOSAIC_REFDATA), starting the local cloud-service
+# emulators the backend tests talk to.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,7 +18,12 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 # The CLI tests run the `mosaic` binary: build it first.
 cargo build --workspace --bins
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+svc_env=$(mktemp)
+trap 'bash infra/services.sh stop >/dev/null 2>&1 || true; rm -f "$log" "$svc_env"' EXIT
+# Local S3 (moto), GCS (emulator), Azure Blob (Azurite) and HTTP for the backend tests.
+bash infra/services.sh start "$svc_env"
+# shellcheck disable=SC1090
+source "$svc_env"
 set +e
 cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
