@@ -6,24 +6,16 @@
 #   bash bench/compare.sh [FOOTPRINTS] [MINZOOM] [MAXZOOM]
 #   (default: $MOSAIC_REFDATA/footprints/fp_100k.geojson.gz 7 12)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SET="${MOSAIC_REFDATA:-$ROOT/../shared/refdata/public}"
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 FOOTPRINTS="${1:-$SET/footprints/fp_100k.geojson.gz}"
 MINZOOM="${2:-7}"
 MAXZOOM="${3:-12}"
-OUT="$ROOT/bench/out"
-VENV="$ROOT/bench/.venv"
-mkdir -p "$OUT"
 
 if [ ! -x /usr/bin/time ]; then
   apt-get install -y -qq time >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 fi
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c \
-    "import importlib.metadata as m, cogeo_mosaic; assert m.version('cogeo-mosaic') == '9.2.0'" 2>/dev/null; then
-  echo "installing cogeo-mosaic 9.2.0 into $VENV" >&2
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check 'cogeo-mosaic==9.2.0'
-fi
+ensure_peer "import importlib.metadata as m, cogeo_mosaic; assert m.version('cogeo-mosaic') == '9.2.0'" 'cogeo-mosaic==9.2.0'
 (cd "$ROOT" && cargo build -q --release -p mosaic --bin mosaic)
 
 cat > "$OUT/peer_create.py" <<'PY'

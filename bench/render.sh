@@ -6,17 +6,10 @@
 #
 #   bash bench/render.sh            (BENCH_ROUNDS=5 by default)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SET="${MOSAIC_REFDATA:-$ROOT/../shared/refdata/public}"
-VENV="$ROOT/bench/.venv"
-OUT="$ROOT/bench/out"
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 ROUNDS="${BENCH_ROUNDS:-5}"
-mkdir -p "$OUT"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c "import cogeo_mosaic" 2>/dev/null; then
-  echo "installing cogeo-mosaic 9.2.0 into $VENV" >&2
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check 'cogeo-mosaic==9.2.0'
-fi
+ensure_peer "import cogeo_mosaic" 'cogeo-mosaic==9.2.0'
 
 (cd "$ROOT" && MOSAIC_REFDATA="$SET" BENCH_ROUNDS="$ROUNDS" cargo bench -q -p mosaic --bench render) > "$OUT/render_rust.txt"
 

@@ -6,17 +6,10 @@
 #
 #   bash bench/tiler.sh        (ROUNDS=3 passes over the tile list by default)
 set -euo pipefail
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SET="$(cd "${MOSAIC_REFDATA:-$ROOT/../shared/refdata/public}" && pwd)"
-VENV="$ROOT/bench/.venv"
-OUT="$ROOT/bench/out"
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
 ROUNDS="${ROUNDS:-3}"
-mkdir -p "$OUT"
-if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi
-if ! "$VENV/bin/python" -c "import titiler.mosaic, cogeo_mosaic, uvicorn" 2>/dev/null; then
-  echo "installing titiler.mosaic + cogeo-mosaic + uvicorn into $VENV" >&2
-  "$VENV/bin/pip" install -q --disable-pip-version-check 'cogeo-mosaic==9.2.0' 'titiler.mosaic[mosaicjson]==2.2.2' 'uvicorn'
-fi
+ensure_peer "import titiler.mosaic, cogeo_mosaic, uvicorn" 'cogeo-mosaic==9.2.0' 'titiler.mosaic[mosaicjson]==2.2.2' 'uvicorn'
 (cd "$ROOT" && cargo build -q --release -p tiler)
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }

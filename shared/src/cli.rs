@@ -11,6 +11,7 @@ use crate::backend::{self, MosaicRead, MosaicUri, WriteMode, backend_name};
 use crate::create::{CreateOptions, Footprint, UpdateOptions, read_footprints_from};
 use crate::crs::Crs;
 use crate::dataset::{DatasetInfo, get_footprints, mosaic_zooms};
+use crate::error::run_blocking;
 use crate::index::{Lookup, LookupOptions};
 use crate::mosaicjson::MosaicJson;
 use crate::pyjson::{dumps, py_float};
@@ -408,15 +409,14 @@ async fn footprints_of(
 ) -> Result<Vec<DatasetInfo>> {
     let threads = threads.unwrap_or_else(default_threads);
     let pb = progress(urls.len() as u64, "Get footprints", quiet);
-    let results = tokio::task::spawn_blocking(move || {
+    let results = run_blocking("footprint", move || {
         let r = get_footprints(&urls, &tms, threads, pb.as_ref());
         if let Some(pb) = pb {
             pb.finish_and_clear();
         }
-        r
+        Ok(r)
     })
-    .await
-    .map_err(|e| Error::InvalidInput(format!("footprint task failed: {e}")))?;
+    .await?;
     let mut infos = Vec::with_capacity(results.len());
     for r in results {
         match r {
@@ -463,9 +463,7 @@ async fn create_from_features_blocking(
     fps: Vec<Footprint>,
     opts: CreateOptions,
 ) -> Result<MosaicJson> {
-    tokio::task::spawn_blocking(move || MosaicJson::from_footprints(&fps, &opts))
-        .await
-        .map_err(|e| Error::InvalidInput(format!("create task failed: {e}")))?
+    run_blocking("create", move || MosaicJson::from_footprints(&fps, &opts)).await
 }
 
 fn print(text: &str) -> Result<()> {
@@ -502,7 +500,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             let (files, property) = (a.features.clone(), a.property.clone());
             // Parsing and creation share one blocking thread, so the memory the parser frees
             // is what creation reuses.
-            let doc = tokio::task::spawn_blocking(move || -> Result<MosaicJson> {
+            let doc = run_blocking("create", move || -> Result<MosaicJson> {
                 let mut fps = Vec::new();
                 for f in &files {
                     fps.extend(if f == "-" {
@@ -517,8 +515,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 }
                 MosaicJson::from_footprints_owned(fps, &opts)
             })
-            .await
-            .map_err(|e| Error::InvalidInput(format!("create task failed: {e}")))??;
+            .await?;
             emit_document(&doc, a.common.output.as_deref()).await
         }
         Command::Update(a) => {

@@ -105,6 +105,9 @@ pub enum Error {
     /// Assets were found but none has data for the request.
     #[error("empty mosaic: {0}")]
     EmptyMosaic(String),
+    /// A bug, not the caller's input: a worker task panicked or was cancelled.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {
@@ -128,6 +131,7 @@ impl Error {
             Error::AlreadyExists { .. } => 409,
             Error::Unsupported { .. } => 501,
             Error::Storage { .. } | Error::Io { .. } | Error::Dataset { .. } => 424,
+            Error::Internal(_) => 500,
         }
     }
 
@@ -146,6 +150,7 @@ impl Error {
             Error::Io { .. } => 74,                                   // EX_IOERR
             Error::Auth { .. } => 77,                                 // EX_NOPERM
             Error::Storage { .. } | Error::Dataset { .. } => 75,      // EX_TEMPFAIL
+            Error::Internal(_) => 70,                                 // EX_SOFTWARE
         }
     }
 
@@ -193,7 +198,13 @@ impl Error {
             Error::MultipleDataTypes(t) => Error::MultipleDataTypes(t.clone()),
             Error::NoAssets(m) => Error::NoAssets(m.clone()),
             Error::EmptyMosaic(m) => Error::EmptyMosaic(m.clone()),
+            Error::Internal(m) => Error::Internal(m.clone()),
         }
+    }
+
+    /// A blocking task (`what`) that did not return: it panicked or was cancelled.
+    pub(crate) fn task_failed(what: &str, e: tokio::task::JoinError) -> Self {
+        Error::Internal(format!("{what} task failed: {e}"))
     }
 
     pub(crate) fn invalid_field(field: &str, reason: impl Into<String>) -> Self {
@@ -208,5 +219,31 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+}
+
+/// Runs CPU-bound or blocking work (`what` names it in errors) on tokio's blocking pool.
+pub(crate) async fn run_blocking<T, F>(what: &str, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::task_failed(what, e))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_blocking_task_is_an_internal_error() {
+        let e = run_blocking("probe", || -> Result<()> { panic!("boom") })
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Internal(ref m) if m.starts_with("probe task failed")));
+        assert_eq!((e.http_status(), e.exit_code()), (500, 70));
+        assert_eq!(run_blocking("ok", || Ok(7)).await.unwrap(), 7);
     }
 }

@@ -126,6 +126,15 @@ mod tests {
     }
 }
 
+/// Python's `", "` before every array item and object key but the first.
+fn item_separator<W: ?Sized + io::Write>(writer: &mut W, first: bool) -> io::Result<()> {
+    if first {
+        Ok(())
+    } else {
+        writer.write_all(b", ")
+    }
+}
+
 /// serde_json formatter reproducing Python's `json.dumps` defaults: `", "` and `": "`
 /// separators, Python float layout.
 #[derive(Debug, Default, Clone, Copy)]
@@ -145,11 +154,7 @@ impl serde_json::ser::Formatter for PyDumpsFormatter {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
+        item_separator(writer, first)
     }
 
     fn begin_object_key<W: ?Sized + io::Write>(
@@ -157,11 +162,7 @@ impl serde_json::ser::Formatter for PyDumpsFormatter {
         writer: &mut W,
         first: bool,
     ) -> io::Result<()> {
-        if first {
-            Ok(())
-        } else {
-            writer.write_all(b", ")
-        }
+        item_separator(writer, first)
     }
 
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {

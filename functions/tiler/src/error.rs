@@ -29,15 +29,10 @@ impl ApiError {
     /// The status code.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Mosaic(e) => match e {
-                // An asset that cannot be read is an upstream failure, never the client's.
-                mosaic::Error::Dataset { .. }
-                | mosaic::Error::Storage { .. }
-                | mosaic::Error::Io { .. } => StatusCode::FAILED_DEPENDENCY,
-                other => {
-                    StatusCode::from_u16(other.http_status()).unwrap_or(StatusCode::BAD_GATEWAY)
-                }
-            },
+            // The library maps its errors once (unreadable assets → 424, never the client's).
+            ApiError::Mosaic(e) => {
+                StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,

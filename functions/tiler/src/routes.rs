@@ -15,7 +15,7 @@ use mosaic::render::encode::render_image;
 use mosaic::render::point::{PointOptions, point_values};
 use mosaic::render::{check_tile, render_assets};
 use mosaic::{MosaicJson, Tile, TileMatrixSet};
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha224};
 
 use crate::AppState;
@@ -81,7 +81,14 @@ fn tms_of(id: &str, doc: &MosaicJson) -> ApiResult<TileMatrixSet> {
     TileMatrixSet::builtin(id).map_err(|e| ApiError::Unprocessable(e.to_string()))
 }
 
-fn json_response(state: &AppState, value: &Value, content_type: &'static str) -> Response {
+/// Serializes `value` once, straight to the body (no intermediate `Value`).
+fn json_response<T: serde::Serialize + ?Sized>(
+    state: &AppState,
+    value: &T,
+    content_type: &'static str,
+) -> Response {
+    // Our response types are plain data (string keys, finite or null numbers): serializing
+    // them cannot fail.
     let body = serde_json::to_vec(value).unwrap_or_default();
     let mut resp = Response::new(Body::from(body));
     let h = resp.headers_mut();
@@ -268,7 +275,7 @@ pub(crate) async fn tile_assets(
         coord_crs: None,
     };
     let assets = t.mosaic.assets_for_tile(tile, &search).await?;
-    Ok(json_response(&state, &json!(assets), "application/json"))
+    Ok(json_response(&state, &assets, "application/json"))
 }
 
 pub(crate) async fn point_assets(
@@ -287,7 +294,7 @@ pub(crate) async fn point_assets(
         coord_crs: t.query.coord_crs()?,
     };
     let assets = t.mosaic.assets_for_point(lon, lat, &search).await?;
-    Ok(json_response(&state, &json!(assets), "application/json"))
+    Ok(json_response(&state, &assets, "application/json"))
 }
 
 pub(crate) async fn bbox_assets(
@@ -316,7 +323,7 @@ pub(crate) async fn bbox_assets(
         .mosaic
         .assets_for_bbox([v[0], v[1], v[2], v[3]], &search)
         .await?;
-    Ok(json_response(&state, &json!(assets), "application/json"))
+    Ok(json_response(&state, &assets, "application/json"))
 }
 
 pub(crate) async fn point(
@@ -344,11 +351,7 @@ pub(crate) async fn point(
         concurrency: state.config.concurrency,
     };
     let values = point_values(t.mosaic.as_ref(), lon, lat, &opts, &search).await?;
-    Ok(json_response(
-        &state,
-        &serde_json::to_value(values).unwrap_or_default(),
-        "application/json",
-    ))
+    Ok(json_response(&state, &values, "application/json"))
 }
 
 pub(crate) async fn info(
@@ -358,11 +361,7 @@ pub(crate) async fn info(
 ) -> ApiResult<Response> {
     let t = target(&state, &path, &uri).await?;
     let info = t.mosaic.info(false).await?;
-    Ok(json_response(
-        &state,
-        &serde_json::to_value(info).unwrap_or_default(),
-        "application/json",
-    ))
+    Ok(json_response(&state, &info, "application/json"))
 }
 
 pub(crate) async fn info_geojson(

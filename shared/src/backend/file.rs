@@ -5,23 +5,14 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::{MosaicRead, MosaicWrite, WriteMode};
+use super::{DocumentBackend, MosaicWrite, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
-use crate::index::{Lookup, LookupOptions, QuadkeyQuery, TileIndex};
+use crate::error::run_blocking;
 use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result};
-
-/// A mosaic document read from a local file.
-#[derive(Debug, Clone)]
-pub struct FileBackend {
-    uri: String,
-    index: TileIndex,
-    size: u64,
-}
 
 async fn read_document(uri: &str, path: &Path) -> Result<(MosaicJson, u64)> {
     let bytes = tokio::fs::read(path).await.map_err(|e| match e.kind() {
@@ -31,53 +22,14 @@ async fn read_document(uri: &str, path: &Path) -> Result<(MosaicJson, u64)> {
         _ => Error::io(path, e),
     })?;
     let size = bytes.len() as u64;
-    let doc = tokio::task::spawn_blocking(move || MosaicJson::from_slice(&bytes))
-        .await
-        .map_err(|e| Error::InvalidInput(format!("parse task failed: {e}")))??;
+    let doc = run_blocking("parse", move || MosaicJson::from_slice(&bytes)).await?;
     Ok((doc, size))
 }
 
-impl FileBackend {
-    /// Reads and indexes the document at `path`.
-    pub async fn open(uri: &str, path: impl AsRef<Path>) -> Result<FileBackend> {
-        let (doc, size) = read_document(uri, path.as_ref()).await?;
-        Ok(FileBackend {
-            uri: uri.to_string(),
-            index: TileIndex::new(doc)?,
-            size,
-        })
-    }
-}
-
-#[async_trait]
-impl MosaicRead for FileBackend {
-    fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    fn backend_name(&self) -> &'static str {
-        "File"
-    }
-
-    fn document(&self) -> Arc<MosaicJson> {
-        self.index.document().clone()
-    }
-
-    fn stored_size(&self) -> Option<u64> {
-        Some(self.size)
-    }
-
-    async fn query(&self, q: &QuadkeyQuery) -> Result<Vec<String>> {
-        Ok(self.index.query(q))
-    }
-
-    async fn quadkeys(&self) -> Result<Vec<String>> {
-        Ok(self.index.document().tiles.keys().cloned().collect())
-    }
-
-    async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
-        self.index.lookup(lookup, opts)
-    }
+/// Reads and indexes the document at `path` (`uri` names it in errors and `info`).
+pub async fn open(uri: &str, path: impl AsRef<Path>) -> Result<DocumentBackend> {
+    let (doc, size) = read_document(uri, path.as_ref()).await?;
+    DocumentBackend::new(uri, "File", doc, size)
 }
 
 /// Writes mosaics to a local file.
@@ -174,9 +126,7 @@ impl MosaicWrite for FileWriter {
         // Single-threaded runtime: serialize here, write on a blocking thread.
         let bytes = doc.to_bytes_for(&self.path.to_string_lossy());
         let (uri, path) = (self.uri.clone(), self.path.clone());
-        tokio::task::spawn_blocking(move || write_atomic(&uri, &path, &bytes, mode))
-            .await
-            .map_err(|e| Error::InvalidInput(format!("write task failed: {e}")))?
+        run_blocking("write", move || write_atomic(&uri, &path, &bytes, mode)).await
     }
 
     async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {
@@ -184,9 +134,10 @@ impl MosaicWrite for FileWriter {
         // local file are not arbitrated (object stores use conditional puts instead).
         let (mut doc, _) = read_document(&self.uri, &self.path).await?;
         let (footprints, opts) = (footprints.to_vec(), opts.clone());
-        let doc = tokio::task::spawn_blocking(move || doc.update(&footprints, &opts).map(|_| doc))
-            .await
-            .map_err(|e| Error::InvalidInput(format!("update task failed: {e}")))??;
+        let doc = run_blocking("update", move || {
+            doc.update(&footprints, &opts).map(|_| doc)
+        })
+        .await?;
         self.write(&doc, WriteMode::Overwrite).await?;
         Ok(doc)
     }

@@ -7,12 +7,13 @@
 //! | scheme | read | write |
 //! |---|---|---|
 //! | `:memory:` | [`memory::MemoryBackend`] | same |
-//! | path, `file://` (`.json`, `.json.gz`) | [`file::FileBackend`] | same (atomic temp file + rename) |
-//! | `s3://`, `gs://`, `az://` | [`store::StoreBackend`] (object_store) | [`store::StoreWriter`]: conditional create, If-Match update |
-//! | `http(s)://` | [`store::StoreBackend`] | [`Error::ReadOnly`] |
+//! | path, `file://` (`.json`, `.json.gz`) | [`file::open`] → [`DocumentBackend`] | same (atomic temp file + rename) |
+//! | `s3://`, `gs://`, `az://` | [`store::open`] → [`DocumentBackend`] (object_store) | [`store::StoreWriter`]: conditional create, If-Match update |
+//! | `http(s)://` | [`store::open`] → [`DocumentBackend`] | [`Error::ReadOnly`] |
 //! | `dynamodb://`, `sqlite:///` | parsed; [`Error::Unsupported`] in this build | |
 //! | `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
 
+mod document;
 pub mod file;
 pub mod memory;
 pub mod store;
@@ -29,6 +30,7 @@ use crate::mosaicjson::MosaicJson;
 use crate::tms::Tile;
 use crate::{Error, Result};
 
+pub use document::DocumentBackend;
 pub use uri::MosaicUri;
 
 /// Whether a write may replace an existing mosaic.
@@ -163,11 +165,11 @@ fn unsupported(uri: &MosaicUri) -> Error {
 /// [`memory::MemoryBackend::new`] with a document.
 pub async fn open(uri: &str) -> Result<Arc<dyn MosaicRead>> {
     match MosaicUri::parse(uri)? {
-        MosaicUri::File(path) => Ok(Arc::new(file::FileBackend::open(uri, path).await?)),
+        MosaicUri::File(path) => Ok(Arc::new(file::open(uri, path).await?)),
         p @ (MosaicUri::S3 { .. }
         | MosaicUri::Gcs { .. }
         | MosaicUri::Azure { .. }
-        | MosaicUri::Http(_)) => Ok(Arc::new(store::StoreBackend::open(uri, &p).await?)),
+        | MosaicUri::Http(_)) => Ok(Arc::new(store::open(uri, &p).await?)),
         MosaicUri::Memory => Err(Error::InvalidInput(
             "a :memory: mosaic has no stored document to read; give the document".into(),
         )),

@@ -17,9 +17,9 @@ use object_store::{
     ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
 
-use super::{MosaicRead, MosaicUri, MosaicWrite, WriteMode};
+use super::{DocumentBackend, MosaicUri, MosaicWrite, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
-use crate::index::{Lookup, LookupOptions, QuadkeyQuery, TileIndex};
+use crate::error::run_blocking;
 use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result};
 
@@ -207,9 +207,8 @@ async fn fetch(uri: &str, store: &dyn ObjectStore, path: &StorePath) -> Result<F
     };
     let bytes = got.bytes().await.map_err(|e| store_error(uri, e))?;
     let size = bytes.len() as u64;
-    let doc = tokio::task::spawn_blocking(move || MosaicJson::from_slice(&bytes))
+    let doc = run_blocking("parse", move || MosaicJson::from_slice(&bytes))
         .await
-        .map_err(|e| Error::InvalidInput(format!("parse task failed: {e}")))?
         .map_err(|e| match e {
             Error::InvalidMosaic { field, reason } => Error::InvalidMosaic {
                 field,
@@ -220,58 +219,11 @@ async fn fetch(uri: &str, store: &dyn ObjectStore, path: &StorePath) -> Result<F
     Ok(Fetched { doc, size, version })
 }
 
-/// A mosaic document read from an object store.
-#[derive(Debug)]
-pub struct StoreBackend {
-    uri: String,
-    name: &'static str,
-    index: TileIndex,
-    size: u64,
-}
-
-impl StoreBackend {
-    /// Reads and indexes the document at `uri`.
-    pub async fn open(uri: &str, parsed: &MosaicUri) -> Result<StoreBackend> {
-        let (store, path) = store_for(uri, parsed)?;
-        let f = fetch(uri, store.as_ref(), &path).await?;
-        Ok(StoreBackend {
-            uri: uri.to_string(),
-            name: super::backend_name(parsed),
-            index: TileIndex::new(f.doc)?,
-            size: f.size,
-        })
-    }
-}
-
-#[async_trait]
-impl MosaicRead for StoreBackend {
-    fn uri(&self) -> &str {
-        &self.uri
-    }
-
-    fn backend_name(&self) -> &'static str {
-        self.name
-    }
-
-    fn document(&self) -> Arc<MosaicJson> {
-        self.index.document().clone()
-    }
-
-    fn stored_size(&self) -> Option<u64> {
-        Some(self.size)
-    }
-
-    async fn query(&self, q: &QuadkeyQuery) -> Result<Vec<String>> {
-        Ok(self.index.query(q))
-    }
-
-    async fn quadkeys(&self) -> Result<Vec<String>> {
-        Ok(self.index.document().tiles.keys().cloned().collect())
-    }
-
-    async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
-        self.index.lookup(lookup, opts)
-    }
+/// Reads and indexes the document at `uri` (S3, GCS, Azure Blob or HTTP).
+pub async fn open(uri: &str, parsed: &MosaicUri) -> Result<DocumentBackend> {
+    let (store, path) = store_for(uri, parsed)?;
+    let f = fetch(uri, store.as_ref(), &path).await?;
+    DocumentBackend::new(uri, super::backend_name(parsed), f.doc, f.size)
 }
 
 /// Writes mosaic documents to an object store (S3, GCS, Azure Blob).
@@ -393,9 +345,7 @@ impl StoreWriter {
                 mut doc, version, ..
             } = fetch(&self.uri, self.store.as_ref(), &self.path).await?;
             let (fps, o) = (footprints.to_vec(), opts.clone());
-            doc = tokio::task::spawn_blocking(move || doc.update(&fps, &o).map(|_| doc))
-                .await
-                .map_err(|e| Error::InvalidInput(format!("update task failed: {e}")))??;
+            doc = run_blocking("update", move || doc.update(&fps, &o).map(|_| doc)).await?;
             match self.put(&doc, PutMode::Update(version)).await {
                 Ok(()) => return Ok(doc),
                 Err(object_store::Error::Precondition { .. }) => {

@@ -202,10 +202,7 @@ pub async fn point_values(
             })
             .collect();
         for t in tasks {
-            if let Some(v) = t
-                .await
-                .map_err(|e| Error::InvalidInput(format!("point task failed: {e}")))??
-            {
+            if let Some(v) = t.await.map_err(|e| Error::task_failed("point", e))?? {
                 out.push(v);
             }
         }
