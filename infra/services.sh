@@ -23,6 +23,14 @@ install() {
     log "pip install ${PIP_PKGS[*]}"
     python3 -m venv "$SVC_DIR/venv" && "$SVC_DIR/venv/bin/pip" install -q --disable-pip-version-check "${PIP_PKGS[@]}" || return 1
   fi
+  # interoperability peer for the tests (tests/peer/cogeo_peer.py): the reference implementation
+  if ! "$SVC_DIR/peer-venv/bin/python" -c 'import cogeo_mosaic, boto3' >/dev/null 2>&1; then
+    local PEER_PKGS=('cogeo-mosaic==9.2.0' boto3)
+    log "pip install ${PEER_PKGS[*]} (peer venv)"
+    python3 -m venv "$SVC_DIR/peer-venv" || return 1
+    "$SVC_DIR/peer-venv/bin/pip" install -q --disable-pip-version-check "${PEER_PKGS[@]}" ||
+      "$SVC_DIR/peer-venv/bin/pip" install -q --disable-pip-version-check "${PEER_PKGS[@]}" || return 1
+  fi
   if [ ! -x "$SVC_DIR/node/node_modules/.bin/azurite-blob" ]; then
     log "npm install azurite"
     mkdir -p "$SVC_DIR/node"
@@ -73,6 +81,8 @@ export SVC_DIR=$SVC_DIR
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
 export AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO AWS_ENDPOINT_URL_S3=http://127.0.0.1:$MOTO AWS_ALLOW_HTTP=true
 export AWS_S3_ENDPOINT=127.0.0.1:$MOTO AWS_HTTPS=NO AWS_VIRTUAL_HOSTING=FALSE
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$MOTO
+export MOSAIC_TEST_PEER_PYTHON=$SVC_DIR/peer-venv/bin/python
 export AZURE_STORAGE_USE_EMULATOR=true AZURITE_BLOB_STORAGE_URL=http://127.0.0.1:$AZ
 export AZURE_STORAGE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=$AZURITE_KEY;BlobEndpoint=http://127.0.0.1:$AZ/devstoreaccount1;'
 export GOOGLE_SERVICE_ACCOUNT_KEY='{"gcs_base_url":"http://127.0.0.1:$GCS","disable_oauth":true,"client_email":"","private_key":"","private_key_id":""}'

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use mosaic::create::{CreateOptions, read_footprints};
-use mosaic::{MosaicJson, TileIndex, TileMatrixSet};
+use mosaic::{MemoryIndex, MosaicJson, TileMatrixSet};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let set = std::env::var_os("MOSAIC_REFDATA")
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         doc.tiles.len(),
         started.elapsed()
     );
-    let index = TileIndex::new(doc)?;
+    let index = MemoryIndex::new(doc)?;
     let tms = TileMatrixSet::web_mercator();
     println!(
         "| zoom | levels below qz | children a naive walk visits | assets returned | µs per look-up |"

@@ -98,6 +98,23 @@ enum Command {
     Tile(TileArgs),
     /// Print every asset's values at a point as JSON (titiler's /point).
     Point(PointArgs),
+    /// List the mosaics of a DynamoDB table (`dynamodb://[region]/table`) or an SQLite
+    /// file (`sqlite:///path.db`), one per line.
+    List(ListArgs),
+    /// Delete a mosaic (every writable backend).
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// `dynamodb://[{region}]/{table}` or `sqlite:///{path}`.
+    location: String,
+}
+
+#[derive(Debug, Args)]
+struct DeleteArgs {
+    /// Mosaic URI.
+    input: String,
 }
 
 #[derive(Debug, Args)]
@@ -676,6 +693,13 @@ pub async fn run(cli: Cli) -> Result<()> {
             .await?;
             print(&serde_json::to_string(&values).map_err(|e| Error::InvalidInput(e.to_string()))?)
         }
+        Command::List(a) => {
+            for name in backend::list_mosaics(&a.location).await? {
+                print(&name)?;
+            }
+            Ok(())
+        }
+        Command::Delete(a) => backend::open_writer(&a.input)?.delete().await,
         Command::Assets(a) => {
             let mosaic = backend::open(&a.input).await?;
             let opts = LookupOptions {
@@ -792,15 +816,10 @@ pub async fn tile_features(mosaic: &dyn MosaicRead) -> Result<Vec<Value>> {
     let tms = doc.tms();
     let prefix = doc.asset_prefix.clone().unwrap_or_default();
     let mut out = Vec::new();
-    for qk in mosaic.quadkeys().await? {
+    for (qk, assets) in mosaic.tiles().await? {
         let tile = tms.quadkey_to_tile(&qk)?;
         let [w, s, e, n] = tms.bounds(tile);
-        let assets: Vec<String> = mosaic
-            .query(&crate::index::QuadkeyQuery::Exact(qk.clone()))
-            .await?
-            .into_iter()
-            .map(|a| format!("{prefix}{a}"))
-            .collect();
+        let assets: Vec<String> = assets.into_iter().map(|a| format!("{prefix}{a}")).collect();
         out.push(json!({
             "type": "Feature",
             "id": format!("Tile(x={}, y={}, z={})", tile.x, tile.y, tile.z),

@@ -618,15 +618,7 @@ impl MosaicJson {
     /// Unlike upstream, existing assets are not re-prefixed and new ones are stripped of the
     /// mosaic's own `asset_prefix`.
     pub fn update(&mut self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<()> {
-        let mut create = CreateOptions::new(self.minzoom, self.maxzoom);
-        create.quadkey_zoom = Some(self.effective_quadkey_zoom());
-        create.tilematrixset = self.tilematrixset.clone();
-        create.minimum_tile_cover = opts.minimum_tile_cover;
-        create.tile_cover_sort = opts.tile_cover_sort;
-        create.maximum_items_per_tile = opts.maximum_items_per_tile;
-        create.asset_prefix = self.asset_prefix.clone();
-        create.progress = opts.progress.clone();
-        let new = MosaicJson::from_footprints(footprints, &create)?;
+        let new = self.additions(footprints, opts)?;
         for (qk, mut assets) in new.tiles {
             match self.tiles.get_mut(&qk) {
                 Some(existing) => {
@@ -642,7 +634,28 @@ impl MosaicJson {
                 }
             }
         }
-        let b = new.bounds;
+        self.record_update(new.bounds)
+    }
+
+    /// The tiles `footprints` add to this mosaic: a document on this mosaic's grid (zooms,
+    /// quadkey zoom, TMS, asset prefix) holding only the new footprints. Database backends
+    /// apply it quadkey by quadkey.
+    pub fn additions(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {
+        let mut create = CreateOptions::new(self.minzoom, self.maxzoom);
+        create.quadkey_zoom = Some(self.effective_quadkey_zoom());
+        create.tilematrixset = self.tilematrixset.clone();
+        create.minimum_tile_cover = opts.minimum_tile_cover;
+        create.tile_cover_sort = opts.tile_cover_sort;
+        create.maximum_items_per_tile = opts.maximum_items_per_tile;
+        create.asset_prefix = self.asset_prefix.clone();
+        create.progress = opts.progress.clone();
+        MosaicJson::from_footprints(footprints, &create)
+    }
+
+    /// The metadata side of an update: bounds grown to cover `added`, `mosaicjson` upgraded
+    /// to the current spec, version patch +1, center recomputed at minzoom.
+    pub fn record_update(&mut self, added: [f64; 4]) -> Result<()> {
+        let b = added;
         self.bounds = [
             self.bounds[0].min(b[0]),
             self.bounds[1].min(b[1]),

@@ -105,6 +105,16 @@ pub enum Error {
     /// Assets were found but none has data for the request.
     #[error("empty mosaic: {0}")]
     EmptyMosaic(String),
+    /// A stored item would exceed the store's size limit (DynamoDB: 400 KB per quadkey).
+    #[error("quadkey {quadkey} of {uri} is too large to store{}: split the mosaic (higher quadkey_zoom) or shorten asset names", bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default())]
+    ItemTooLarge {
+        /// The mosaic being written.
+        uri: String,
+        /// The quadkey whose asset list is too large.
+        quadkey: String,
+        /// The item's size, when computed before sending.
+        bytes: Option<usize>,
+    },
     /// A bug, not the caller's input: a worker task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
@@ -124,7 +134,8 @@ impl Error {
             | Error::InvalidInput(_)
             | Error::InvalidUri { .. }
             | Error::UnknownScheme { .. }
-            | Error::MultipleDataTypes(_) => 400,
+            | Error::MultipleDataTypes(_)
+            | Error::ItemTooLarge { .. } => 400,
             Error::Auth { .. } => 403,
             Error::NotFound { .. } => 404,
             Error::ReadOnly { .. } => 405,
@@ -142,8 +153,10 @@ impl Error {
             | Error::InvalidUri { .. }
             | Error::UnknownScheme { .. }
             | Error::Tms(_) => 64, // EX_USAGE
-            Error::InvalidMosaic { .. } | Error::MultipleDataTypes(_) => 65, // EX_DATAERR
-            Error::NotFound { .. } => 66,                                    // EX_NOINPUT
+            Error::InvalidMosaic { .. }
+            | Error::MultipleDataTypes(_)
+            | Error::ItemTooLarge { .. } => 65, // EX_DATAERR
+            Error::NotFound { .. } => 66, // EX_NOINPUT
             Error::NoAssets(_) | Error::EmptyMosaic(_) => 3,
             Error::Unsupported { .. } | Error::ReadOnly { .. } => 69, // EX_UNAVAILABLE
             Error::AlreadyExists { .. } => 73,                        // EX_CANTCREAT
@@ -198,6 +211,15 @@ impl Error {
             Error::MultipleDataTypes(t) => Error::MultipleDataTypes(t.clone()),
             Error::NoAssets(m) => Error::NoAssets(m.clone()),
             Error::EmptyMosaic(m) => Error::EmptyMosaic(m.clone()),
+            Error::ItemTooLarge {
+                uri,
+                quadkey,
+                bytes,
+            } => Error::ItemTooLarge {
+                uri: uri.clone(),
+                quadkey: quadkey.clone(),
+                bytes: *bytes,
+            },
             Error::Internal(m) => Error::Internal(m.clone()),
         }
     }

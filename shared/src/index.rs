@@ -5,7 +5,7 @@
 //! above `quadkey_zoom` maps to its ancestor's key; a tile below it is a **prefix range**
 //! over the sorted keys (one binary search, never the 4^(qz−z) children cogeo-mosaic#236
 //! enumerates), which yields the children in the same lexicographic order cogeo-mosaic uses.
-//! [`TileIndex`] answers queries for a document held in memory; database backends answer
+//! [`MemoryIndex`] answers queries for a document held in memory; database backends answer
 //! them with their own range queries.
 
 use std::collections::HashSet;
@@ -186,21 +186,21 @@ pub fn combine<S: AsRef<str>>(
 
 /// An in-memory quadkey index over a MosaicJSON document.
 #[derive(Debug, Clone)]
-pub struct TileIndex {
+pub struct MemoryIndex {
     doc: Arc<MosaicJson>,
     /// Positions in `doc.tiles`, sorted by quadkey: prefix queries are binary searches.
     sorted: Arc<Vec<usize>>,
 }
 
-impl TileIndex {
+impl MemoryIndex {
     /// Indexes a document.
-    pub fn new(doc: impl Into<Arc<MosaicJson>>) -> Result<TileIndex> {
+    pub fn new(doc: impl Into<Arc<MosaicJson>>) -> Result<MemoryIndex> {
         let doc = doc.into();
         doc.tms().ensure_quadtree()?;
         let keys: Vec<&str> = doc.tiles.keys().map(String::as_str).collect();
         let mut sorted: Vec<usize> = (0..keys.len()).collect();
         sorted.sort_unstable_by(|a, b| keys[*a].cmp(keys[*b]));
-        Ok(TileIndex {
+        Ok(MemoryIndex {
             doc,
             sorted: Arc::new(sorted),
         })
@@ -296,7 +296,7 @@ mod tests {
 
     #[test]
     fn below_at_and_above_quadkey_zoom() {
-        let idx = TileIndex::new(doc()).unwrap();
+        let idx = MemoryIndex::new(doc()).unwrap();
         assert_eq!(
             idx.assets_for_tile(0, 0, 0).unwrap(),
             ["a", "b", "c", "d", "e"]
@@ -322,7 +322,7 @@ mod tests {
     fn prefix_is_applied_on_read() {
         let mut d = doc();
         d.asset_prefix = Some("s3://b/".into());
-        let idx = TileIndex::new(d).unwrap();
+        let idx = MemoryIndex::new(d).unwrap();
         assert_eq!(
             idx.assets_for_tile(0, 0, 3).unwrap(),
             ["s3://b/a", "s3://b/b"]
@@ -331,7 +331,7 @@ mod tests {
 
     #[test]
     fn inverted_bbox_is_empty() {
-        let idx = TileIndex::new(doc()).unwrap();
+        let idx = MemoryIndex::new(doc()).unwrap();
         assert!(
             idx.assets_for_bbox([10.0, 0.0, -10.0, 5.0])
                 .unwrap()

@@ -5,12 +5,12 @@
 //! per tile/point/bbox, and the storage backends behind one URI dispatcher.
 //!
 //! ```
-//! use mosaic::{create::{Footprint, CreateOptions}, MosaicJson, TileIndex};
+//! use mosaic::{create::{Footprint, CreateOptions}, MosaicJson, MemoryIndex};
 //!
 //! let footprints = vec![Footprint::from_bbox("a.tif", [0.0, 0.0, 1.0, 1.0])];
 //! let doc = MosaicJson::from_footprints(&footprints, &CreateOptions::new(7, 12)).unwrap();
 //! assert_eq!(doc.quadkey_zoom, Some(7));
-//! let assets = TileIndex::new(doc).unwrap().assets_for_point(0.5, 0.5).unwrap();
+//! let assets = MemoryIndex::new(doc).unwrap().assets_for_point(0.5, 0.5).unwrap();
 //! assert_eq!(assets, vec!["a.tif".to_string()]);
 //! ```
 #![warn(missing_docs)]
@@ -30,6 +30,6 @@ pub mod render;
 pub mod tms;
 
 pub use error::{Error, Result};
-pub use index::TileIndex;
+pub use index::MemoryIndex;
 pub use mosaicjson::MosaicJson;
 pub use tms::{Tile, TileMatrixSet};

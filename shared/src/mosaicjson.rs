@@ -224,6 +224,35 @@ impl MosaicJson {
         }
     }
 
+    /// The metadata fields as pydantic's `model_dump(exclude={"tiles"})` gives them to the
+    /// database backends: every spec field, absent ones as `null`, plus unknown keys.
+    ///
+    /// ```
+    /// let meta = mosaic::MosaicJson::new(7, 9).metadata();
+    /// assert!(meta["name"].is_null() && !meta.contains_key("tiles"));
+    /// assert_eq!(meta["minzoom"], 7);
+    /// ```
+    pub fn metadata(&self) -> Map<String, Value> {
+        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
+        let mut out = Map::new();
+        if let Some(map) = value.as_object_mut() {
+            map.remove("tiles");
+            for key in METADATA_FIELDS {
+                out.insert(key.to_string(), map.remove(key).unwrap_or(Value::Null));
+            }
+            out.extend(std::mem::take(map));
+        }
+        out
+    }
+
+    /// Rebuilds a document (with empty `tiles`) from [`MosaicJson::metadata`] as a database
+    /// stored it; `null` fields are absent fields.
+    pub fn from_metadata(mut meta: Map<String, Value>) -> Result<MosaicJson> {
+        meta.retain(|_, v| !v.is_null());
+        meta.insert("tiles".into(), Value::Object(Map::new()));
+        MosaicJson::from_value(Value::Object(meta))
+    }
+
     /// SHA-224 of the serialized document: a cache key that changes whenever the document does.
     pub fn mosaicid(&self) -> String {
         let digest = Sha224::digest(self.to_json_vec());
@@ -292,6 +321,26 @@ fn field_error(e: serde_json::Error) -> Error {
         reason: msg,
     }
 }
+
+/// The spec fields other than `tiles`, in pydantic's order.
+pub const METADATA_FIELDS: [&str; 16] = [
+    "mosaicjson",
+    "name",
+    "description",
+    "version",
+    "attribution",
+    "minzoom",
+    "maxzoom",
+    "quadkey_zoom",
+    "bounds",
+    "center",
+    "tilematrixset",
+    "asset_type",
+    "asset_prefix",
+    "data_type",
+    "colormap",
+    "layers",
+];
 
 impl Serialize for MosaicJson {
     fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {

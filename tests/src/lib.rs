@@ -224,3 +224,194 @@ pub fn parse_npy(bytes: &[u8]) -> Npy {
         values,
     }
 }
+
+/// One look-up case of the reference set (`cases/*.json`): what cogeo-mosaic answered.
+#[derive(Debug, Clone)]
+pub struct LookupCase {
+    /// The case file, relative to the set.
+    pub file: String,
+    /// The mosaic file it was asked of, relative to the set.
+    pub mosaic: String,
+    /// The read TMS id.
+    pub tms: String,
+    /// `assets_for_tile`, `assets_for_point` or `assets_for_bbox`.
+    pub function: String,
+    /// The call's arguments.
+    pub input: Value,
+    /// The answer; `None` when cogeo-mosaic raised.
+    pub expected: Option<Vec<String>>,
+}
+
+impl LookupCase {
+    /// The case as a look-up request of this crate.
+    pub fn request(&self) -> (mosaic::index::Lookup, mosaic::index::LookupOptions) {
+        use mosaic::index::{Lookup, LookupOptions};
+        let input = &self.input;
+        let f = |k: &str| {
+            input[k]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{}: {k}", self.file))
+        };
+        let opts = LookupOptions {
+            reverse: input
+                .get("reverse")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            tms: Some(mosaic::TileMatrixSet::builtin(&self.tms).expect("read TMS")),
+            coord_crs: input
+                .get("coord_crs")
+                .and_then(Value::as_str)
+                .map(|c| mosaic::crs::Crs::parse(c).expect("coord_crs")),
+        };
+        let lookup = match self.function.as_str() {
+            "assets_for_tile" => Lookup::Tile(mosaic::Tile::new(
+                f("x") as u64,
+                f("y") as u64,
+                f("z") as u8,
+            )),
+            "assets_for_point" => Lookup::Point {
+                lon: f("lng"),
+                lat: f("lat"),
+            },
+            "assets_for_bbox" => Lookup::Bbox([f("xmin"), f("ymin"), f("xmax"), f("ymax")]),
+            other => panic!("unknown function {other}"),
+        };
+        (lookup, opts)
+    }
+
+    /// Compares an answer with the reference: `None` when they agree, else a description.
+    pub fn mismatch<E: std::fmt::Debug>(&self, got: Result<Vec<String>, E>) -> Option<String> {
+        match (&self.expected, got) {
+            (Some(expected), Ok(got)) if &got == expected => None,
+            (None, Err(_)) => None,
+            (Some(expected), Ok(got)) => Some(format!(
+                "{} {}: got {} assets, expected {}",
+                self.file,
+                self.input,
+                got.len(),
+                expected.len()
+            )),
+            (e, g) => Some(format!(
+                "{} {}: expected {e:?}, got {g:?}",
+                self.file, self.input
+            )),
+        }
+    }
+}
+
+/// Every look-up case of the set, file by file in name order.
+pub fn lookup_cases() -> Vec<LookupCase> {
+    let dir = refdata().join("cases");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .into_string()
+                .expect("utf-8")
+        })
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let rel = format!("cases/{file}");
+        let spec = read_json(&rel);
+        for case in spec["cases"].as_array().expect("cases") {
+            out.push(LookupCase {
+                file: rel.clone(),
+                mosaic: spec["mosaic"].as_str().expect("mosaic").to_string(),
+                tms: spec["tms"]
+                    .as_str()
+                    .unwrap_or("WebMercatorQuad")
+                    .to_string(),
+                function: spec["function"].as_str().expect("function").to_string(),
+                input: case["input"].clone(),
+                expected: case
+                    .get("expected")
+                    .map(|e| serde_json::from_value(e.clone()).expect("expected list")),
+            });
+        }
+    }
+    out
+}
+
+/// The distinct mosaic files the cases are asked of, in first-use order.
+pub fn case_mosaics(cases: &[LookupCase]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    cases
+        .iter()
+        .filter(|c| seen.insert(c.mosaic.clone()))
+        .map(|c| c.mosaic.clone())
+        .collect()
+}
+
+/// A mosaic name for a mosaic file of the set (`mosaics/fp_100__z7_12.json.gz` → `fp_100__z7_12`).
+pub fn mosaic_name(rel: &str) -> String {
+    let file = rel.rsplit('/').next().unwrap_or(rel);
+    file.trim_end_matches(".gz")
+        .trim_end_matches(".json")
+        .to_string()
+}
+
+/// Answers every case from the backend returned by `open(mosaic file)`; returns the
+/// mismatches and the number of cases asked.
+pub async fn check_lookup_cases<F, Fut>(cases: &[LookupCase], open: F) -> (Vec<String>, usize)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = std::sync::Arc<dyn mosaic::backend::MosaicRead>>,
+{
+    let mut failures = Vec::new();
+    let mut backends = std::collections::HashMap::new();
+    for case in cases {
+        if !backends.contains_key(&case.mosaic) {
+            backends.insert(case.mosaic.clone(), open(case.mosaic.clone()).await);
+        }
+        let backend = &backends[&case.mosaic];
+        let (lookup, opts) = case.request();
+        let got = backend.lookup(&lookup, &opts).await;
+        failures.extend(case.mismatch(got));
+    }
+    (failures, cases.len())
+}
+
+/// Fails the test unless the local cloud services are up (`scripts/test.sh` starts them).
+pub fn require_services() {
+    assert!(
+        std::env::var_os("MOSAIC_TEST_SERVICES").is_some(),
+        "local S3/DynamoDB/GCS/Azure/HTTP services are not running: `bash infra/services.sh start /tmp/svc.env && source /tmp/svc.env` (scripts/test.sh does it)"
+    );
+}
+
+/// A name unique to this run (process and time), for buckets keys, tables and mosaics.
+pub fn run_id() -> String {
+    format!(
+        "run-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
+
+/// Runs the `mosaic` CLI in the reference set's directory; panics unless it succeeds.
+/// Returns stdout.
+pub fn run_cli(args: &[&str]) -> String {
+    let out = run_cli_status(args);
+    assert!(
+        out.status.success(),
+        "mosaic {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Runs the `mosaic` CLI in the reference set's directory, whatever its outcome.
+pub fn run_cli_status(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(mosaic_bin())
+        .args(args)
+        .current_dir(refdata())
+        .output()
+        .expect("run mosaic")
+}

@@ -8,26 +8,10 @@
 use mosaic::backend::{self, MosaicUri, WriteMode, store::store_for};
 use mosaic::create::{CreateOptions, Footprint, UpdateOptions};
 use mosaic::{Error, MosaicJson};
-use mosaic_integration_tests::{mosaic_bin, read_bytes, refdata};
+use mosaic_integration_tests::{
+    mosaic_bin, read_bytes, refdata, require_services, run_cli, run_id,
+};
 use object_store::ObjectStoreExt;
-
-fn require_services() {
-    assert!(
-        std::env::var_os("MOSAIC_TEST_SERVICES").is_some(),
-        "local S3/GCS/Azure/HTTP services are not running: `bash infra/services.sh start /tmp/svc.env && source /tmp/svc.env` (scripts/test.sh does it)"
-    );
-}
-
-fn run_id() -> String {
-    format!(
-        "run-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
-}
 
 /// Base URIs (a fresh prefix each) of the writable object stores.
 fn stores() -> Vec<(&'static str, String)> {
@@ -390,21 +374,6 @@ async fn tile_of_a_mosaic_on_azure_with_cogs_on_s3() {
             assert_eq!(img.data[k], data.values[k]);
         }
     }
-}
-
-fn run_cli(args: &[&str]) -> String {
-    let out = std::process::Command::new(mosaic_bin())
-        .args(args)
-        .current_dir(refdata())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "mosaic {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The CLI contract of the issue: `create -o s3://…`, `upload --url az://…`, `info gs://…`,

@@ -3,7 +3,7 @@
 
 use mosaic::create::{CreateOptions, Footprint, read_footprints};
 use mosaic::index::{Lookup, LookupOptions};
-use mosaic::{MosaicJson, TileIndex, TileMatrixSet};
+use mosaic::{MemoryIndex, MosaicJson, TileMatrixSet};
 use mosaic_integration_tests::read_bytes;
 
 fn centre(fp: &Footprint) -> (f64, f64) {
@@ -24,7 +24,7 @@ fn check(tms: TileMatrixSet, fps: &[Footprint], minzoom: u8) {
     let back = MosaicJson::from_slice(&doc.to_json_vec()).unwrap();
     assert_eq!(back.tilematrixset.as_ref(), Some(&tms));
     assert_eq!(back, doc);
-    let index = TileIndex::new(back).unwrap();
+    let index = MemoryIndex::new(back).unwrap();
     for fp in fps {
         let (lon, lat) = centre(fp);
         let got = index
@@ -122,7 +122,7 @@ fn read_tms_differs_from_mosaic_tms() {
     // A WebMercatorQuad mosaic read by WGS1984Quad tiles goes through the tile bounds.
     let fps = footprints();
     let doc = MosaicJson::from_footprints(&fps, &CreateOptions::new(7, 12)).unwrap();
-    let index = TileIndex::new(doc).unwrap();
+    let index = MemoryIndex::new(doc).unwrap();
     let wgs = TileMatrixSet::builtin("WGS1984Quad").unwrap();
     let (lon, lat) = centre(&fps[0]);
     let t = wgs.tile(lon, lat, 9);

@@ -390,7 +390,7 @@ async fn documents_and_lookups() {
     );
 
     // Look-ups agree with the library.
-    let index = mosaic::TileIndex::new(doc.clone()).unwrap();
+    let index = mosaic::MemoryIndex::new(doc.clone()).unwrap();
     let (_, body) = get(&f.router, &format!("{path}/assets?url={url}")).await;
     assert_eq!(
         json(&body),

@@ -7,15 +7,15 @@ use async_trait::async_trait;
 
 use super::MosaicRead;
 use crate::Result;
-use crate::index::{Lookup, LookupOptions, QuadkeyQuery, TileIndex};
+use crate::index::{Lookup, LookupOptions, MemoryIndex, QuadkeyQuery};
 use crate::mosaicjson::MosaicJson;
 
-/// A mosaic document loaded whole, answering look-ups from its in-memory [`TileIndex`].
+/// A mosaic document loaded whole, answering look-ups from its in-memory [`MemoryIndex`].
 #[derive(Debug, Clone)]
 pub struct DocumentBackend {
     uri: String,
     name: &'static str,
-    index: TileIndex,
+    index: MemoryIndex,
     size: u64,
 }
 
@@ -25,7 +25,7 @@ impl DocumentBackend {
         Ok(DocumentBackend {
             uri: uri.to_string(),
             name,
-            index: TileIndex::new(doc)?,
+            index: MemoryIndex::new(doc)?,
             size,
         })
     }
@@ -55,6 +55,16 @@ impl MosaicRead for DocumentBackend {
 
     async fn quadkeys(&self) -> Result<Vec<String>> {
         Ok(self.index.document().tiles.keys().cloned().collect())
+    }
+
+    async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
+        Ok(self
+            .index
+            .document()
+            .tiles
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
     }
 
     async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {

@@ -6,21 +6,21 @@ use async_trait::async_trait;
 
 use super::{MosaicRead, MosaicWrite, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
-use crate::index::{Lookup, LookupOptions, QuadkeyQuery, TileIndex};
+use crate::index::{Lookup, LookupOptions, MemoryIndex, QuadkeyQuery};
 use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result};
 
 /// A mosaic held in memory.
 #[derive(Debug)]
 pub struct MemoryBackend {
-    index: RwLock<Option<TileIndex>>,
+    index: RwLock<Option<MemoryIndex>>,
 }
 
 impl MemoryBackend {
     /// A backend holding `doc`.
     pub fn new(doc: MosaicJson) -> Result<MemoryBackend> {
         Ok(MemoryBackend {
-            index: RwLock::new(Some(TileIndex::new(doc)?)),
+            index: RwLock::new(Some(MemoryIndex::new(doc)?)),
         })
     }
 
@@ -31,7 +31,7 @@ impl MemoryBackend {
         }
     }
 
-    fn current(&self) -> Result<TileIndex> {
+    fn current(&self) -> Result<MemoryIndex> {
         self.index
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -66,6 +66,16 @@ impl MosaicRead for MemoryBackend {
         Ok(self.current()?.document().tiles.keys().cloned().collect())
     }
 
+    async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let index = self.current()?;
+        Ok(index
+            .document()
+            .tiles
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
     async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
         self.current()?.lookup(lookup, opts)
     }
@@ -84,14 +94,15 @@ impl MosaicWrite for MemoryBackend {
                 uri: ":memory:".into(),
             });
         }
-        *slot = Some(TileIndex::new(doc.clone())?);
+        *slot = Some(MemoryIndex::new(doc.clone())?);
         Ok(())
     }
 
     async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {
         let mut doc = (**self.current()?.document()).clone();
         doc.update(footprints, opts)?;
-        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Some(TileIndex::new(doc.clone())?);
+        *self.index.write().unwrap_or_else(|p| p.into_inner()) =
+            Some(MemoryIndex::new(doc.clone())?);
         Ok(doc)
     }
 

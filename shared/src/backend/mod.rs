@@ -3,6 +3,8 @@
 //! [`MosaicRead`] loads a mosaic's metadata and answers look-ups; [`MosaicWrite`] stores,
 //! updates and deletes. Read-only schemes (`http(s)://`, `stac+http(s)://`) have no
 //! [`MosaicWrite`] implementation: [`open_writer`] refuses them with [`Error::ReadOnly`].
+//! Database backends also implement [`TileIndex`]: atomic per-quadkey edits for concurrent
+//! writers (the ingest function, `update`).
 //!
 //! | scheme | read | write |
 //! |---|---|---|
@@ -10,12 +12,15 @@
 //! | path, `file://` (`.json`, `.json.gz`) | [`file::open`] → [`DocumentBackend`] | same (atomic temp file + rename) |
 //! | `s3://`, `gs://`, `az://` | [`store::open`] → [`DocumentBackend`] (object_store) | [`store::StoreWriter`]: conditional create, If-Match update |
 //! | `http(s)://` | [`store::open`] → [`DocumentBackend`] | [`Error::ReadOnly`] |
-//! | `dynamodb://`, `sqlite:///` | parsed; [`Error::Unsupported`] in this build | |
+//! | `dynamodb://[{region}]/{table}:{mosaic}` | [`dynamodb::DynamoDbBackend`] (one request per look-up) | [`dynamodb::DynamoDbMosaic`]: batch writes, conditional per-quadkey edits |
+//! | `sqlite:///{path}:{mosaic}` | [`sqlite::SqliteBackend`] | [`sqlite::SqliteWriter`]: one transaction per write or edit |
 //! | `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
 
 mod document;
+pub mod dynamodb;
 pub mod file;
 pub mod memory;
+pub mod sqlite;
 pub mod store;
 mod uri;
 
@@ -31,7 +36,7 @@ use crate::tms::Tile;
 use crate::{Error, Result};
 
 pub use document::DocumentBackend;
-pub use uri::MosaicUri;
+pub use uri::{Location, MosaicUri, parse_location};
 
 /// Whether a write may replace an existing mosaic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +88,17 @@ pub trait MosaicRead: Send + Sync + std::fmt::Debug {
 
     /// Every quadkey of the mosaic (possibly expensive: cogeo-mosaic#126).
     async fn quadkeys(&self) -> Result<Vec<String>>;
+
+    /// Every quadkey with its raw assets (no prefix), in the store's order. The default
+    /// asks per quadkey; backends override it with one pass over their data.
+    async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let mut out = Vec::new();
+        for qk in self.quadkeys().await? {
+            let assets = self.query(&QuadkeyQuery::Exact(qk.clone())).await?;
+            out.push((qk, assets));
+        }
+        Ok(out)
+    }
 
     /// Answers a look-up: planned into quadkey queries, combined as cogeo-mosaic combines them.
     async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
@@ -155,6 +171,115 @@ pub trait MosaicWrite: Send + Sync + std::fmt::Debug {
     async fn delete(&self) -> Result<()>;
 }
 
+/// Where added assets go in a quadkey's list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// Before the existing assets (cogeo-mosaic's `add_first=True`, the default).
+    First,
+    /// After the existing assets.
+    Last,
+}
+
+/// Per-quadkey edits of a stored tile index, each atomic on its own and idempotent: the
+/// primitive behind the database backends' `update` and the ingest function. Safe for many
+/// concurrent writers (DynamoDB: conditional `UpdateItem`; SQLite: one transaction each).
+///
+/// Edits do not touch the metadata: call [`TileIndex::commit_metadata`] once after a batch,
+/// so the version moves only when the tiles have changed.
+#[async_trait]
+pub trait TileIndex: Send + Sync + std::fmt::Debug {
+    /// Adds to `quadkey` (created when missing) each of `assets` not listed there yet, in
+    /// their order, at `at`. Returns the assets actually added.
+    async fn add_assets(
+        &self,
+        quadkey: &str,
+        assets: &[String],
+        at: Position,
+    ) -> Result<Vec<String>>;
+
+    /// Removes `assets` from `quadkey`; a quadkey left empty is deleted. Returns the assets
+    /// actually removed.
+    async fn remove_assets(&self, quadkey: &str, assets: &[String]) -> Result<Vec<String>>;
+
+    /// Records a change: bounds grown to cover `added` (when given), `mosaicjson` upgraded,
+    /// version patch +1, center recomputed. Returns the new metadata (`tiles` empty).
+    async fn commit_metadata(&self, added: Option<[f64; 4]>) -> Result<MosaicJson>;
+}
+
+/// How many per-quadkey edits run at once.
+const EDIT_CONCURRENCY: usize = 16;
+
+/// One pending per-quadkey edit.
+type Edit<'a> = futures::future::BoxFuture<'a, Result<Vec<String>>>;
+
+/// Adds `asset` to every quadkey of `quadkeys` and commits the metadata once (with
+/// `bounds`, the asset's footprint, when known). Returns how many quadkeys changed.
+///
+/// This is what an S3 `ObjectCreated` event does to a mosaic; running it twice changes
+/// nothing the second time except the version.
+pub async fn add_asset(
+    index: &dyn TileIndex,
+    asset: &str,
+    quadkeys: &[String],
+    at: Position,
+    bounds: Option<[f64; 4]>,
+) -> Result<usize> {
+    let one = [asset.to_string()];
+    let edits = quadkeys
+        .iter()
+        .map(|qk| index.add_assets(qk, &one, at))
+        .collect();
+    let changed = run_edits(edits).await?;
+    index.commit_metadata(bounds).await?;
+    Ok(changed)
+}
+
+/// Removes `asset` from every quadkey of `quadkeys` and commits the metadata once.
+/// Returns how many quadkeys changed.
+pub async fn remove_asset(
+    index: &dyn TileIndex,
+    asset: &str,
+    quadkeys: &[String],
+) -> Result<usize> {
+    let one = [asset.to_string()];
+    let edits = quadkeys
+        .iter()
+        .map(|qk| index.remove_assets(qk, &one))
+        .collect();
+    let changed = run_edits(edits).await?;
+    index.commit_metadata(None).await?;
+    Ok(changed)
+}
+
+/// Applies an update computed by [`MosaicJson::additions`] through a [`TileIndex`]: every
+/// quadkey of `additions` gets its new assets (those already present are skipped), then the
+/// metadata is committed. Returns the new metadata.
+pub async fn apply_additions(
+    index: &dyn TileIndex,
+    additions: &MosaicJson,
+    at: Position,
+) -> Result<MosaicJson> {
+    let edits = additions
+        .tiles
+        .iter()
+        .map(|(qk, assets)| index.add_assets(qk, assets, at))
+        .collect();
+    run_edits(edits).await?;
+    index.commit_metadata(Some(additions.bounds)).await
+}
+
+/// Runs edits [`EDIT_CONCURRENCY`] at a time; stops at the first error. Returns how many
+/// changed something.
+async fn run_edits(edits: Vec<Edit<'_>>) -> Result<usize> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(edits)
+        .buffer_unordered(EDIT_CONCURRENCY)
+        .try_fold(0, |n, changed| {
+            futures::future::ready(Ok(n + usize::from(!changed.is_empty())))
+        })
+        .await
+}
+
 fn unsupported(uri: &MosaicUri) -> Error {
     Error::Unsupported {
         scheme: uri.scheme().to_string(),
@@ -170,6 +295,18 @@ pub async fn open(uri: &str) -> Result<Arc<dyn MosaicRead>> {
         | MosaicUri::Gcs { .. }
         | MosaicUri::Azure { .. }
         | MosaicUri::Http(_)) => Ok(Arc::new(store::open(uri, &p).await?)),
+        MosaicUri::DynamoDb {
+            region,
+            table,
+            mosaic,
+        } => Ok(Arc::new(
+            dynamodb::DynamoDbMosaic::new(uri, region.as_deref(), &table, &mosaic)
+                .open()
+                .await?,
+        )),
+        MosaicUri::Sqlite { path, mosaic } => Ok(Arc::new(
+            sqlite::SqliteBackend::open(uri, &path, &mosaic).await?,
+        )),
         MosaicUri::Memory => Err(Error::InvalidInput(
             "a :memory: mosaic has no stored document to read; give the document".into(),
         )),
@@ -191,8 +328,32 @@ pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
         p @ (MosaicUri::S3 { .. } | MosaicUri::Gcs { .. } | MosaicUri::Azure { .. }) => {
             Ok(Box::new(store::StoreWriter::new(uri, &p)?))
         }
+        MosaicUri::DynamoDb {
+            region,
+            table,
+            mosaic,
+        } => Ok(Box::new(dynamodb::DynamoDbMosaic::new(
+            uri,
+            region.as_deref(),
+            &table,
+            &mosaic,
+        ))),
+        MosaicUri::Sqlite { path, mosaic } => {
+            Ok(Box::new(sqlite::SqliteWriter::new(uri, &path, &mosaic)))
+        }
         MosaicUri::Memory => Ok(Box::new(memory::MemoryBackend::empty())),
         other => Err(unsupported(&other)),
+    }
+}
+
+/// The mosaics stored in a DynamoDB table (`dynamodb://[{region}]/{table}`) or an SQLite
+/// file (`sqlite:///{path}`), sorted.
+pub async fn list_mosaics(location: &str) -> Result<Vec<String>> {
+    match parse_location(location)? {
+        Location::DynamoDbTable { region, table } => {
+            dynamodb::list_mosaics(region.as_deref(), &table).await
+        }
+        Location::SqliteFile(path) => sqlite::list_mosaics(&path).await,
     }
 }
 
@@ -217,15 +378,14 @@ mod tests {
 
     #[tokio::test]
     async fn dispatcher_types_its_refusals() {
-        for (uri, scheme) in [
-            ("dynamodb:///t:m", "dynamodb"),
-            ("sqlite:///x.db:m", "sqlite"),
-        ] {
-            match open(uri).await {
-                Err(Error::Unsupported { scheme: s }) => assert_eq!(s, scheme),
-                other => panic!("{uri}: {other:?}"),
-            }
+        match open("stac+https://h/search").await {
+            Err(Error::Unsupported { scheme }) => assert_eq!(scheme, "stac"),
+            other => panic!("{other:?}"),
         }
+        assert!(matches!(
+            open("sqlite:////definitely/not/here.db:m").await,
+            Err(Error::NotFound { .. })
+        ));
         assert!(matches!(
             open_writer("https://h/m.json"),
             Err(Error::ReadOnly { .. })

@@ -225,6 +225,59 @@ impl MosaicUri {
     }
 }
 
+/// A place holding many mosaics: what `list` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `dynamodb://[{region}]/{table}`.
+    DynamoDbTable {
+        /// Region, when given.
+        region: Option<String>,
+        /// Table.
+        table: String,
+    },
+    /// `sqlite:///{path}`.
+    SqliteFile(String),
+}
+
+/// Parses `dynamodb://[{region}]/{table}` or `sqlite:///{path}` (a mosaic URI of either is
+/// accepted too: its `:{mosaic}` is ignored).
+pub fn parse_location(location: &str) -> Result<Location> {
+    let bad = |reason: &str| Error::InvalidUri {
+        uri: location.to_string(),
+        reason: reason.to_string(),
+    };
+    if let Ok(MosaicUri::DynamoDb { region, table, .. }) = MosaicUri::parse(location) {
+        return Ok(Location::DynamoDbTable { region, table });
+    }
+    if let Ok(MosaicUri::Sqlite { path, .. }) = MosaicUri::parse(location) {
+        return Ok(Location::SqliteFile(path));
+    }
+    if let Some(rest) = location.strip_prefix("dynamodb://") {
+        let (region, table) = rest
+            .split_once('/')
+            .ok_or_else(|| bad("expected dynamodb://[{region}]/{table}"))?;
+        if !name_ok(table) {
+            return Err(bad("table names use [A-Za-z0-9_.-]"));
+        }
+        if !region.is_empty() && !region_ok(region) {
+            return Err(bad("region must look like us-east-1"));
+        }
+        return Ok(Location::DynamoDbTable {
+            region: (!region.is_empty()).then(|| region.to_string()),
+            table: table.to_string(),
+        });
+    }
+    if let Some(path) = location.strip_prefix("sqlite:///") {
+        if path.is_empty() {
+            return Err(bad("expected sqlite:///{path}"));
+        }
+        return Ok(Location::SqliteFile(path.to_string()));
+    }
+    Err(bad(
+        "expected dynamodb://[{region}]/{table} or sqlite:///{path}",
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +347,37 @@ mod tests {
             MosaicUri::parse("stac+https://h/search").unwrap(),
             MosaicUri::Stac("https://h/search".into())
         );
+    }
+
+    #[test]
+    fn locations_parse() {
+        assert_eq!(
+            parse_location("dynamodb:///t").unwrap(),
+            Location::DynamoDbTable {
+                region: None,
+                table: "t".into()
+            }
+        );
+        assert_eq!(
+            parse_location("dynamodb://eu-west-1/t:m").unwrap(),
+            Location::DynamoDbTable {
+                region: Some("eu-west-1".into()),
+                table: "t".into()
+            }
+        );
+        assert_eq!(
+            parse_location("sqlite:////abs/x.db").unwrap(),
+            Location::SqliteFile("/abs/x.db".into())
+        );
+        for bad in [
+            "dynamodb://",
+            "dynamodb:///",
+            "dynamodb://x/t",
+            "sqlite:///",
+            "s3://b/k",
+        ] {
+            assert!(parse_location(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,283 @@
+//! SQLite backend: every mosaic of the reference look-up cases round-trips through one
+//! database file and answers every case as cogeo-mosaic did; many concurrent writers edit
+//! one mosaic without losing or duplicating anything.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use mosaic::backend::sqlite::{SqliteBackend, SqliteWriter, list_mosaics};
+use mosaic::backend::{MosaicRead, MosaicWrite, Position, TileIndex, WriteMode};
+use mosaic::index::QuadkeyQuery;
+use mosaic::{Error, MosaicJson};
+use mosaic_integration_tests::{
+    case_mosaics, check_lookup_cases, lookup_cases, mosaic_name, read_bytes, run_cli,
+    run_cli_status,
+};
+
+fn uri(path: &str, mosaic: &str) -> String {
+    format!("sqlite:///{path}:{mosaic}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_lookup_case_matches_through_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mosaics.db").to_string_lossy().into_owned();
+
+    let cases = lookup_cases();
+
+    // Every referenced mosaic, written once, under its file stem.
+    let mut docs: BTreeMap<String, MosaicJson> = BTreeMap::new();
+    let mut order = Vec::new();
+    for rel in case_mosaics(&cases) {
+        let name = mosaic_name(&rel);
+        let doc = MosaicJson::from_slice(&read_bytes(&rel)).unwrap();
+        SqliteWriter::new(&uri(&db, &name), &db, &name)
+            .write(&doc, WriteMode::Create)
+            .await
+            .unwrap_or_else(|e| panic!("{rel}: {e}"));
+        order.push(name.clone());
+        docs.insert(name, doc);
+    }
+    assert_eq!(list_mosaics(&db).await.unwrap(), order);
+
+    let mut backends: BTreeMap<String, Arc<dyn MosaicRead>> = BTreeMap::new();
+    for (name, doc) in &docs {
+        let backend = SqliteBackend::open(&uri(&db, name), &db, name)
+            .await
+            .unwrap();
+        // metadata as written (the name is the table's), tiles left in the database
+        let mut meta = doc.clone();
+        meta.tiles.clear();
+        meta.name = Some(name.clone());
+        meta.extra.clear();
+        assert_eq!(*backend.document(), meta, "{name}");
+        assert_eq!(
+            backend.quadkeys().await.unwrap(),
+            doc.tiles.keys().cloned().collect::<Vec<_>>(),
+            "{name}"
+        );
+        backends.insert(name.clone(), Arc::new(backend));
+    }
+
+    let (failures, total) = check_lookup_cases(&cases, |rel| {
+        let backend = backends[&mosaic_name(&rel)].clone();
+        async move { backend }
+    })
+    .await;
+    eprintln!(
+        "{total} look-up cases through SQLite, {} failures",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(total > 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_writers_lose_nothing_and_duplicate_nothing() {
+    const WRITERS: usize = 50;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("edits.db").to_string_lossy().into_owned();
+    let name = "edits";
+
+    let mut doc = MosaicJson::new(3, 6);
+    doc.quadkey_zoom = Some(4);
+    doc.tiles
+        .insert("0000".into(), vec!["seed.tif".into(), "shared.tif".into()]);
+    SqliteWriter::new(&uri(&db, name), &db, name)
+        .write(&doc, WriteMode::Create)
+        .await
+        .unwrap();
+
+    let quadkeys = ["0000", "0001", "0002", "0003", "0010"];
+    // Writer i edits three overlapping quadkeys with: its own asset, one shared by 1 in 5
+    // writers, one shared by all, and its own asset again.
+    let plan = |i: usize| -> Vec<(&'static str, Vec<String>)> {
+        (0..3)
+            .map(|k| {
+                (
+                    quadkeys[(i + k) % quadkeys.len()],
+                    vec![
+                        format!("own-{i}.tif"),
+                        format!("group-{}.tif", i % 5),
+                        "shared.tif".to_string(),
+                        format!("own-{i}.tif"),
+                    ],
+                )
+            })
+            .collect()
+    };
+
+    let mut tasks = Vec::new();
+    for i in 0..WRITERS {
+        let (db, edits) = (db.clone(), plan(i));
+        tasks.push(tokio::spawn(async move {
+            let writer = SqliteWriter::new(&uri(&db, name), &db, name);
+            let at = if i % 2 == 0 {
+                Position::First
+            } else {
+                Position::Last
+            };
+            for (qk, assets) in &edits {
+                writer.add_assets(qk, assets, at).await.unwrap();
+            }
+            // the same edits again change nothing
+            for (qk, assets) in &edits {
+                assert!(writer.add_assets(qk, assets, at).await.unwrap().is_empty());
+            }
+            writer
+                .commit_metadata(Some([0.0, 0.0, 1.0, 1.0]))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut versions = HashSet::new();
+    for task in tasks {
+        versions.insert(task.await.unwrap().version);
+    }
+    // every commit saw the one before it
+    assert_eq!(versions.len(), WRITERS);
+
+    let backend = SqliteBackend::open(&uri(&db, name), &db, name)
+        .await
+        .unwrap();
+    assert_eq!(backend.document().version, format!("1.0.{WRITERS}"));
+    assert_eq!(backend.document().bounds, [-180.0, -90.0, 180.0, 90.0]);
+
+    // the expected set of each quadkey
+    let mut expected: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
+    expected
+        .entry("0000")
+        .or_default()
+        .extend(["seed.tif".to_string(), "shared.tif".to_string()]);
+    for i in 0..WRITERS {
+        for (qk, assets) in plan(i) {
+            expected.entry(qk).or_default().extend(assets);
+        }
+    }
+    let mut keys = backend.quadkeys().await.unwrap();
+    keys.sort();
+    assert_eq!(
+        keys,
+        expected.keys().map(|k| k.to_string()).collect::<Vec<_>>()
+    );
+    for (qk, want) in &expected {
+        let got = backend
+            .query(&QuadkeyQuery::Exact(qk.to_string()))
+            .await
+            .unwrap();
+        let unique: HashSet<String> = got.iter().cloned().collect();
+        assert_eq!(unique.len(), got.len(), "{qk}: duplicates in {got:?}");
+        assert_eq!(&unique, want, "{qk}");
+    }
+}
+
+/// The CLI contract on SQLite: `create -o sqlite:///…`, `info`, `assets`, `update`, `list`,
+/// `delete`, and typed exits for bad input.
+#[test]
+fn cli_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db").to_string_lossy().into_owned();
+    let u = uri(&db, "fp");
+    let args = [
+        "create-from-features",
+        "--minzoom",
+        "7",
+        "--maxzoom",
+        "12",
+        "--property",
+        "path",
+        "--quiet",
+        "footprints/fp_100.geojson",
+    ];
+    run_cli(&[&args[..], &["-o", &u]].concat());
+    let local = MosaicJson::from_slice(run_cli(&args).as_bytes()).unwrap();
+    let info: serde_json::Value = serde_json::from_str(&run_cli(&["info", &u, "--json"])).unwrap();
+    assert_eq!(info["Backend"], "SQLite", "{info}");
+    assert_eq!(info["GEO"]["Min Zoom"], 7);
+    for (qk, assets) in local.tiles.iter().take(20) {
+        let tile = local.tms().quadkey_to_tile(qk).unwrap();
+        let got: Vec<String> = serde_json::from_str(&run_cli(&[
+            "assets",
+            &u,
+            "--tile",
+            &tile.z.to_string(),
+            &tile.x.to_string(),
+            &tile.y.to_string(),
+        ]))
+        .unwrap();
+        assert_eq!(&got, assets, "{qk}");
+    }
+    // `create -o` onto an existing mosaic overwrites it (cogeo-mosaic's CLI does too).
+    run_cli(&[&args[..], &["-o", &u]].concat());
+    assert_eq!(run_cli(&["list", &format!("sqlite:///{db}")]).trim(), "fp");
+    // update with COGs: a new mosaic of one COG, then the others added.
+    let cogs = MosaicJson::from_slice(&read_bytes("mosaics/cog_u16__default.json")).unwrap();
+    let names: std::collections::BTreeSet<String> =
+        cogs.tiles.values().flatten().cloned().collect();
+    let names: Vec<String> = names.into_iter().collect();
+    let list = dir.path().join("urls.txt");
+    std::fs::write(&list, format!("{}\n", names[0])).unwrap();
+    let u2 = uri(&db, "cogs");
+    run_cli(&["create", list.to_str().unwrap(), "-o", &u2, "--quiet"]);
+    std::fs::write(&list, names[1..].join("\n")).unwrap();
+    run_cli(&["update", list.to_str().unwrap(), &u2, "--quiet"]);
+    let info: serde_json::Value = serde_json::from_str(&run_cli(&["info", &u2, "--json"])).unwrap();
+    assert_eq!(info["Profile"]["Version"], "1.0.1");
+    // The same steps on a file give the same tiles.
+    let file = dir.path().join("cogs.json").to_string_lossy().into_owned();
+    std::fs::write(&list, format!("{}\n", names[0])).unwrap();
+    run_cli(&["create", list.to_str().unwrap(), "-o", &file, "--quiet"]);
+    std::fs::write(&list, names[1..].join("\n")).unwrap();
+    run_cli(&["update", list.to_str().unwrap(), &file, "--quiet"]);
+    let reference = MosaicJson::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stored = rt.block_on(async {
+        let read = mosaic::backend::open(&u2).await.unwrap();
+        read.tiles().await.unwrap()
+    });
+    let stored: BTreeMap<String, Vec<String>> = stored.into_iter().collect();
+    let expected: BTreeMap<String, Vec<String>> = reference.tiles.into_iter().collect();
+    assert_eq!(stored, expected);
+    run_cli(&["delete", &u]);
+    assert_eq!(run_cli_status(&["info", &u]).status.code(), Some(66));
+    assert_eq!(
+        run_cli(&["list", &format!("sqlite:///{db}")]).trim(),
+        "cogs"
+    );
+    // Bad inputs: no mosaic name, reserved name, missing file, not a database.
+    for bad in [
+        format!("sqlite:///{db}"),
+        format!("sqlite:///{db}:mosaicjson_metadata"),
+    ] {
+        assert_eq!(
+            run_cli_status(&["info", &bad]).status.code(),
+            Some(64),
+            "{bad}"
+        );
+    }
+    let missing = uri(&dir.path().join("absent.db").to_string_lossy(), "m");
+    assert_eq!(run_cli_status(&["info", &missing]).status.code(), Some(66));
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![7u8; 4096]).unwrap();
+    let out = run_cli_status(&["info", &uri(&garbage.to_string_lossy(), "m")]);
+    assert!(matches!(out.status.code(), Some(65 | 75)), "{out:?}");
+}
+
+#[tokio::test]
+async fn dispatcher_opens_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("d.db").to_string_lossy().into_owned();
+    let doc = MosaicJson::from_slice(&read_bytes("mosaics/fp_100__z7_12.json")).unwrap();
+    let u = uri(&db, "m");
+    mosaic::backend::open_writer(&u)
+        .unwrap()
+        .write(&doc, WriteMode::Create)
+        .await
+        .unwrap();
+    let read = mosaic::backend::open(&u).await.unwrap();
+    assert_eq!(read.backend_name(), "SQLite");
+    assert!(matches!(
+        mosaic::backend::open(&uri(&db, "other")).await,
+        Err(Error::NotFound { .. })
+    ));
+}
