@@ -91,10 +91,15 @@ impl AllowList {
         if self.any {
             return Ok(());
         }
+        // A database entry (`dynamodb:///table`, `sqlite:///file.db`) allows its mosaics
+        // (`…:{mosaic}`).
+        let database = canon.starts_with("dynamodb://") || canon.starts_with("sqlite://");
         let ok = self.prefixes.iter().any(|p| {
+            let rest = canon.strip_prefix(p.as_str());
             canon == *p
-                || (canon.starts_with(p.as_str())
-                    && (p.ends_with('/') || canon[p.len()..].starts_with('/')))
+                || rest.is_some_and(|r| {
+                    p.ends_with('/') || r.starts_with('/') || (database && r.starts_with(':'))
+                })
         });
         if ok {
             Ok(())
@@ -133,6 +138,16 @@ pub fn canonical(uri: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_entries_allow_their_mosaics() {
+        let list = AllowList::parse("dynamodb:///mosaics, sqlite:///data/m.db");
+        assert!(list.check("dynamodb:///mosaics:landsat").is_ok());
+        assert!(list.check("dynamodb:///mosaics-other:landsat").is_err());
+        assert!(list.check("sqlite:///data/m.db:one").is_ok());
+        assert!(list.check("sqlite:///data/m.dbx:one").is_err());
+        assert!(list.check("s3://mosaics:x/k").is_err());
+    }
 
     #[test]
     fn prefixes_traversal_and_metadata() {

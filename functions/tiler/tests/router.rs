@@ -517,3 +517,46 @@ async fn mosaic_ids_strict_zoom_and_asset_cap() {
         );
     }
 }
+
+/// A mosaic in an SQLite database serves the same tiles and assets as its JSON document;
+/// the allow-list entry of the database file allows its mosaics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_mosaics_serve_the_same_tiles() {
+    use mosaic::backend::{WriteMode, open_writer};
+    let f = fixture("uint8");
+    let (tile, path) = tile_path(&f);
+    let doc = mosaic::MosaicJson::from_slice(&std::fs::read(&f.mosaic).unwrap()).unwrap();
+    let db = f.dir.path().join("mosaics.db");
+    let sqlite = format!("sqlite:///{}:demo", db.display());
+    open_writer(&sqlite)
+        .unwrap()
+        .write(&doc, WriteMode::Create)
+        .await
+        .unwrap();
+    let cogs = std::fs::canonicalize(common::refdata()).unwrap().join("cogs");
+    let allowed = AllowList::of(&[
+        format!("sqlite:///{}", db.display()),
+        f.dir.path().to_string_lossy().into_owned(),
+        cogs.to_string_lossy().into_owned(),
+    ]);
+    let router = app(AppState::new(Config::new(allowed)));
+    let (json_resp, json_png) = get(&router, &format!("{path}.png?url={}", q(&f.mosaic))).await;
+    let (db_resp, db_png) = get(&router, &format!("{path}.png?url={}", q(&sqlite))).await;
+    assert_eq!(json_resp.status(), StatusCode::OK);
+    assert_eq!(db_resp.status(), StatusCode::OK);
+    assert_eq!(db_png, json_png);
+    let (_, body) = get(&router, &format!("{path}/assets?url={}", q(&sqlite))).await;
+    let expected = mosaic::MemoryIndex::new(doc.clone())
+        .unwrap()
+        .assets_for_tile(tile.x, tile.y, tile.z)
+        .unwrap();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        serde_json::json!(expected)
+    );
+    // Another mosaic name of the same database: allowed, but absent.
+    let missing = format!("sqlite:///{}:nope", db.display());
+    let (resp, body) = get(&router, &format!("{path}.png?url={}", q(&missing))).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert!(serde_json::from_slice::<Value>(&body).is_ok());
+}
