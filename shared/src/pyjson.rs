@@ -170,15 +170,31 @@ impl serde_json::ser::Formatter for PyDumpsFormatter {
     }
 }
 
-/// Serializes `value` as Python's `json.dumps(value)` would print it.
+/// Serializes `value` as Python's `json.dumps(value)` would print it, `ensure_ascii`
+/// included: every character outside `' '..='~'` becomes `\uXXXX` (lowercase hex, UTF-16).
 ///
 /// ```
-/// let v = serde_json::json!({"a": [1, 2.0], "b": null});
-/// assert_eq!(mosaic::pyjson::dumps(&v).unwrap(), r#"{"a": [1, 2.0], "b": null}"#);
+/// let v = serde_json::json!({"a": [1, 2.0], "b": null, "c": "é"});
+/// assert_eq!(mosaic::pyjson::dumps(&v).unwrap(), r#"{"a": [1, 2.0], "b": null, "c": "\u00e9"}"#);
 /// ```
 pub fn dumps<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<String> {
     let mut out = Vec::with_capacity(1024);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, PyDumpsFormatter);
     value.serialize(&mut ser)?;
-    Ok(String::from_utf8(out).unwrap_or_default())
+    let text = String::from_utf8(out).unwrap_or_default();
+    if text.bytes().all(|b| b < 0x7f) {
+        return Ok(text);
+    }
+    let mut ascii = String::with_capacity(text.len() + 32);
+    for c in text.chars() {
+        if u32::from(c) < 0x7f {
+            ascii.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                ascii.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    Ok(ascii)
 }

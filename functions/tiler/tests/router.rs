@@ -533,7 +533,9 @@ async fn sqlite_mosaics_serve_the_same_tiles() {
         .write(&doc, WriteMode::Create)
         .await
         .unwrap();
-    let cogs = std::fs::canonicalize(common::refdata()).unwrap().join("cogs");
+    let cogs = std::fs::canonicalize(common::refdata())
+        .unwrap()
+        .join("cogs");
     let allowed = AllowList::of(&[
         format!("sqlite:///{}", db.display()),
         f.dir.path().to_string_lossy().into_owned(),

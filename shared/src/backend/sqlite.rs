@@ -67,7 +67,6 @@
 //! processes, cogeo-mosaic included, are coordinated by SQLite's own locks.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -216,26 +215,10 @@ impl<T> Ctx<T> for rusqlite::Result<T> {
     }
 }
 
-/// Python's `json.dumps(value)`: [`pyjson::dumps`] plus `ensure_ascii` (every character
-/// outside `' '..='~'` not already escaped becomes `\uXXXX`, lowercase hex, UTF-16).
+/// Python's `json.dumps(value)` text.
 fn py_dumps<T: Serialize + ?Sized>(value: &T) -> String {
     // Serializing JSON values and string lists cannot fail.
-    let text = pyjson::dumps(value).unwrap_or_default();
-    if text.bytes().all(|b| b < 0x7f) {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 32);
-    for c in text.chars() {
-        if (c as u32) < 0x7f {
-            out.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for u in c.encode_utf16(&mut units) {
-                let _ = write!(out, "\\u{u:04x}");
-            }
-        }
-    }
-    out
+    pyjson::dumps(value).unwrap_or_default()
 }
 
 fn memory_path(path: &str) -> bool {
