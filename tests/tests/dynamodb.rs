@@ -588,3 +588,32 @@ async fn cli_on_dynamodb() {
     assert_eq!(stored, names.iter().cloned().collect());
     assert_eq!(m.read_metadata().await.unwrap().version, "1.0.1");
 }
+
+/// Growing a quadkey past the 400 KB item limit through an edit is a typed error naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_past_the_item_limit_are_typed_errors() {
+    require_services();
+    let t = table("limit");
+    let m = mosaic_at(&t, "m");
+    m.write(
+        &doc_of(&[("a.tif", [0.0, 0.0, 1.0, 1.0])], 6, 8),
+        WriteMode::Create,
+    )
+    .await
+    .unwrap();
+    let qk = m.list_quadkeys().await.unwrap().remove(0);
+    let mut outcome = Ok(Vec::new());
+    for round in 0..10 {
+        let batch: Vec<String> = (0..100)
+            .map(|i| format!("{round}-{i}-{}", "z".repeat(1000)))
+            .collect();
+        outcome = m.add_assets(&qk, &batch, Position::Last).await;
+        if outcome.is_err() {
+            break;
+        }
+    }
+    match outcome {
+        Err(Error::ItemTooLarge { quadkey, .. }) => assert_eq!(quadkey, qk),
+        other => panic!("{other:?}"),
+    }
+}
