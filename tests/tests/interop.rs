@@ -74,7 +74,8 @@ impl Stores {
     fn uris(&self, side: &str, name: &str) -> [String; 2] {
         let db = self.dir.path().join(format!("{side}.db"));
         [
-            format!("dynamodb:///{}-{side}:{name}", self.table),
+            // One table per mosaic: moto walks a whole table for each Query.
+            format!("dynamodb:///{}-{side}-{name}:{name}", self.table),
             format!("sqlite:///{}:{name}", db.display()),
         ]
     }
