@@ -889,19 +889,22 @@ impl MosaicWrite for DynamoDbMosaic {
             })
             .collect::<Result<_>>()?;
         self.ensure_table().await?;
-        if self.fetch_metadata(true).await?.is_some() {
-            if mode == WriteMode::Create {
-                return Err(Error::AlreadyExists {
-                    uri: self.uri.clone(),
-                });
-            }
-            // Overwrite: the old quadkeys the new document does not rewrite go.
-            let stale: Vec<String> = self
-                .list_quadkeys()
-                .await?
-                .into_iter()
-                .filter(|qk| !doc.tiles.contains_key(qk))
-                .collect();
+        let exists = self.fetch_metadata(true).await?.is_some();
+        if exists && mode == WriteMode::Create {
+            return Err(Error::AlreadyExists {
+                uri: self.uri.clone(),
+            });
+        }
+        // Quadkeys the new document does not rewrite go: an overwritten mosaic's, or the
+        // orphans of a write that stopped before its metadata item (never complete, so
+        // never visible to readers).
+        let stale: Vec<String> = self
+            .list_quadkeys()
+            .await?
+            .into_iter()
+            .filter(|qk| !doc.tiles.contains_key(qk))
+            .collect();
+        if exists || !stale.is_empty() {
             self.delete_items(stale).await?;
         }
         self.batch_write(puts).await?;
