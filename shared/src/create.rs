@@ -655,6 +655,11 @@ impl MosaicJson {
     /// The metadata side of an update: bounds grown to cover `added`, `mosaicjson` upgraded
     /// to the current spec, version patch +1, center recomputed at minzoom.
     pub fn record_update(&mut self, added: [f64; 4]) -> Result<()> {
+        if !added.iter().all(|v| v.is_finite()) {
+            return Err(Error::InvalidInput(format!(
+                "added bounds {added:?} are not finite"
+            )));
+        }
         let b = added;
         self.bounds = [
             self.bounds[0].min(b[0]),

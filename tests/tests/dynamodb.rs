@@ -617,3 +617,115 @@ async fn edits_past_the_item_limit_are_typed_errors() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Concurrent creators of one mosaic id: one wins, the others get `AlreadyExists`, and the
+/// stored mosaic is exactly the winner's (the write lease keeps their items apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creators_do_not_mix_items() {
+    require_services();
+    let t = table("creators");
+    mosaic_at(&t, "seed")
+        .write(
+            &doc_of(&[("s.tif", [0.0, 0.0, 1.0, 1.0])], 6, 8),
+            WriteMode::Create,
+        )
+        .await
+        .unwrap();
+    let docs: Vec<MosaicJson> = (0..4)
+        .map(|i| {
+            let x = f64::from(i) * 20.0;
+            doc_of(&[(&format!("w{i}.tif"), [x, 0.0, x + 15.0, 15.0])], 6, 8)
+        })
+        .collect();
+    let mut tasks = Vec::new();
+    for d in docs.clone() {
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            mosaic_at(&t, "m").write(&d, WriteMode::Create).await
+        }));
+    }
+    let mut winners = Vec::new();
+    for (i, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(()) => winners.push(i),
+            Err(Error::AlreadyExists { .. }) => {}
+            Err(e) => panic!("writer {i}: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let read = mosaic_at(&t, "m").open().await.unwrap();
+    let mut stored = read.tiles().await.unwrap();
+    stored.sort();
+    let mut expected: Vec<(String, Vec<String>)> =
+        docs[winners[0]].tiles.clone().into_iter().collect();
+    expected.sort();
+    assert_eq!(stored, expected);
+}
+
+/// The ingest primitive refuses what it would store unreadably: a quadkey of another zoom,
+/// a mosaic that does not exist, bounds that are not finite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn add_asset_checks_before_editing() {
+    require_services();
+    let t = table("ingest");
+    let doc = doc_of(&[("a.tif", [0.0, 0.0, 1.0, 1.0])], 6, 8);
+    let m = mosaic_at(&t, "m");
+    m.write(&doc, WriteMode::Create).await.unwrap();
+    let qk = doc.tiles.keys().next().unwrap().clone();
+    assert!(matches!(
+        backend::add_asset(&m, "b.tif", &[format!("{qk}0")], Position::First, None).await,
+        Err(Error::InvalidInput(_))
+    ));
+    let absent = mosaic_at(&t, "absent");
+    assert!(matches!(
+        backend::add_asset(
+            &absent,
+            "b.tif",
+            std::slice::from_ref(&qk),
+            Position::First,
+            None
+        )
+        .await,
+        Err(Error::NotFound { .. })
+    ));
+    assert!(absent.list_quadkeys().await.unwrap().is_empty());
+    assert!(matches!(
+        m.commit_metadata(Some([f64::NEG_INFINITY, 0.0, 1.0, 1.0]))
+            .await,
+        Err(Error::InvalidInput(_))
+    ));
+    // And the happy path: once, then a no-op.
+    assert_eq!(
+        backend::add_asset(
+            &m,
+            "b.tif",
+            std::slice::from_ref(&qk),
+            Position::First,
+            Some([0.0, 0.0, 1.0, 1.0])
+        )
+        .await
+        .unwrap(),
+        1
+    );
+    assert_eq!(
+        backend::add_asset(
+            &m,
+            "b.tif",
+            std::slice::from_ref(&qk),
+            Position::First,
+            None
+        )
+        .await
+        .unwrap(),
+        0
+    );
+    let read = m.clone().open().await.unwrap();
+    assert_eq!(
+        read.query(&mosaic::index::QuadkeyQuery::Exact(qk.clone()))
+            .await
+            .unwrap(),
+        ["b.tif", "a.tif"]
+    );
+    assert_eq!(read.document().version, "1.0.2");
+    assert_eq!(backend::remove_asset(&m, "b.tif", &[qk]).await.unwrap(), 1);
+}

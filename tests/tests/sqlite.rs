@@ -281,3 +281,44 @@ async fn dispatcher_opens_sqlite() {
         Err(Error::NotFound { .. })
     ));
 }
+
+/// A database written by us (WAL mode) and shipped on read-only media (a Lambda layer)
+/// still opens: without its `-shm` file it is read as immutable.
+#[tokio::test]
+async fn wal_database_on_read_only_media_opens() {
+    struct Immutable(std::path::PathBuf);
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(&self.0)
+                .status();
+        }
+    }
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let db = dir.path().join("layer.db").to_string_lossy().into_owned();
+    let doc = MosaicJson::from_slice(&read_bytes("mosaics/fp_100__z7_12.json")).unwrap();
+    SqliteWriter::new(&uri(&db, "m"), &db, "m")
+        .write(&doc, WriteMode::Create)
+        .await
+        .unwrap();
+    // The writer is gone: SQLite removed -wal/-shm; now nothing can be created beside it.
+    assert!(!std::path::Path::new(&format!("{db}-shm")).exists());
+    let status = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(dir.path())
+        .status()
+        .expect("chattr (e2fsprogs) makes the directory read-only for this test");
+    assert!(
+        status.success(),
+        "chattr +i failed: the test needs root on ext4"
+    );
+    let _guard = Immutable(dir.path().to_path_buf());
+    assert!(std::fs::write(dir.path().join("probe"), b"x").is_err());
+    let read = SqliteBackend::open(&uri(&db, "m"), &db, "m").await.unwrap();
+    let mut all = read.tiles().await.unwrap();
+    all.sort();
+    let mut expected: Vec<(String, Vec<String>)> = doc.tiles.into_iter().collect();
+    expected.sort();
+    assert_eq!(all, expected);
+}

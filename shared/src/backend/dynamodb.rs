@@ -55,6 +55,10 @@ use crate::{Error, Result};
 
 /// The sort key of the metadata item.
 pub const METADATA_QUADKEY: &str = "-1";
+/// The sort key of the write lease item (present only while a write or delete runs).
+pub const LEASE_QUADKEY: &str = "-2";
+/// How long a write lease lasts when its writer dies without giving it back.
+const LEASE_SECONDS: u64 = 300;
 /// DynamoDB's item size limit, in bytes.
 pub const MAX_ITEM_BYTES: usize = 400 * 1024;
 /// Items per `BatchWriteItem` (the API's maximum).
@@ -63,6 +67,9 @@ const WRITE_BATCH: usize = 25;
 const GET_BATCH: usize = 100;
 /// Above this many keys, a bbox is read by prefix `Query`s instead of `BatchGetItem`s.
 const MAX_PREFIX_QUERIES: usize = 16;
+/// Prefix `Query`s are used only when their ancestors cover at most this many times the
+/// bbox's keys.
+const PREFIX_AMPLIFICATION: usize = 4;
 /// `BatchWriteItem` calls in flight at once.
 const WRITE_CONCURRENCY: usize = 8;
 /// Assets per conditional append (keeps the condition expression well under 4 KB).
@@ -141,11 +148,29 @@ fn resolve_region(region: Option<&str>) -> String {
         .unwrap_or_else(|| "us-east-1".to_string())
 }
 
+/// The loaded AWS configuration of each region (credentials provider, HTTP client and its
+/// connection pool), shared by every mosaic of the process: bounded, and reloaded after an
+/// hour so rotated settings are picked up.
+fn sdk_configs() -> &'static moka::future::Cache<String, aws_config::SdkConfig> {
+    static CONFIGS: std::sync::OnceLock<moka::future::Cache<String, aws_config::SdkConfig>> =
+        std::sync::OnceLock::new();
+    CONFIGS.get_or_init(|| {
+        moka::future::Cache::builder()
+            .max_capacity(32)
+            .time_to_live(Duration::from_secs(3600))
+            .build()
+    })
+}
+
 /// A client from the standard AWS configuration chain, counting its requests into `stats`.
 async fn connect(region: &str, stats: Arc<RequestStats>) -> Client {
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(Region::new(region.to_string()))
-        .load()
+    let sdk = sdk_configs()
+        .get_with(region.to_string(), async {
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .load()
+                .await
+        })
         .await;
     let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .interceptor(CountRequests(stats))
@@ -375,8 +400,6 @@ impl DynamoDbMosaic {
                 })
                 .collect::<std::result::Result<Vec<_>, _>>()
                 .map_err(|v| self.bad_assets(quadkey, &format!("{v:?}"))),
-            // Some writers store string sets; accepted, in the set's order.
-            Some(AttributeValue::Ss(set)) => Ok(set),
             Some(other) => Err(self.bad_assets(quadkey, &format!("{other:?}"))),
         }
     }
@@ -425,7 +448,8 @@ impl DynamoDbMosaic {
                 let Some(AttributeValue::S(qk)) = item.remove("quadkey") else {
                     continue;
                 };
-                if qk == METADATA_QUADKEY {
+                // "-1" (metadata) and "-2" (write lease) are not quadkeys.
+                if qk.starts_with('-') {
                     continue;
                 }
                 let assets = if with_assets {
@@ -502,6 +526,11 @@ impl DynamoDbMosaic {
                 break;
             }
             prefixes = level.into_iter().map(str::to_string).collect();
+        }
+        // A thin strip's ancestors cover far more keys than it has: batch reads then.
+        let covered = prefixes.len() as f64 * 4f64.powi((depth - prefixes[0].len()) as i32);
+        if covered > (PREFIX_AMPLIFICATION * quadkeys.len()) as f64 {
+            return self.batch_get(quadkeys).await;
         }
         let wanted: HashSet<&str> = quadkeys.iter().map(String::as_str).collect();
         let mut queries: Vec<futures::future::BoxFuture<'_, Result<Vec<TileItem>>>> =
@@ -660,6 +689,111 @@ impl DynamoDbMosaic {
         Ok(item)
     }
 
+    /// Takes the mosaic's write lease: an item at sort key [`LEASE_QUADKEY`] holding a token
+    /// and an expiry, put only if absent or expired. Whole writes and deletes hold it, so two
+    /// of them never interleave their items. `wait`: retry with backoff while another
+    /// writer holds it; else a held lease is [`Error::AlreadyExists`] (someone is creating
+    /// or replacing this mosaic). Returns the token.
+    async fn acquire_lease(&self, wait: bool) -> Result<String> {
+        let now = || {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+        };
+        let token = format!("{}-{}", std::process::id(), now().as_nanos());
+        let mut attempt = 0;
+        loop {
+            let t = now().as_secs();
+            let mut item = self.key(LEASE_QUADKEY);
+            item.insert("owner".into(), AttributeValue::S(token.clone()));
+            item.insert(
+                "expires".into(),
+                AttributeValue::N((t + LEASE_SECONDS).to_string()),
+            );
+            let sent = self
+                .client()
+                .await
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#m) OR #e < :now")
+                .expression_attribute_names("#m", "mosaicId")
+                .expression_attribute_names("#e", "expires")
+                .expression_attribute_values(":now", AttributeValue::N(t.to_string()))
+                .send()
+                .await;
+            if self.unless_conflict(sent, None)?.is_some() {
+                return Ok(token);
+            }
+            if !wait {
+                return Err(Error::AlreadyExists {
+                    uri: self.uri.clone(),
+                });
+            }
+            attempt += 1;
+            self.backoff(attempt, "waiting for another writer of this mosaic")
+                .await?;
+        }
+    }
+
+    /// Gives the lease back (if it is still ours: an expired lease may have been taken).
+    async fn release_lease(&self, token: &str) {
+        let sent = self
+            .client()
+            .await
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(LEASE_QUADKEY)))
+            .condition_expression("#o = :token")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":token", AttributeValue::S(token.to_string()))
+            .send()
+            .await;
+        if let Err(e) = self.unless_conflict(sent, None) {
+            // The lease expires by itself; the write's own outcome is what matters.
+            tracing::warn!("releasing the write lease of {}: {e}", self.uri);
+        }
+    }
+
+    /// The body of [`MosaicWrite::write`], under the lease.
+    async fn write_leased(
+        &self,
+        doc: &MosaicJson,
+        mode: WriteMode,
+        puts: Vec<WriteRequest>,
+        metadata: HashMap<String, AttributeValue>,
+    ) -> Result<()> {
+        let exists = self.fetch_metadata(true).await?.is_some();
+        if exists && mode == WriteMode::Create {
+            return Err(Error::AlreadyExists {
+                uri: self.uri.clone(),
+            });
+        }
+        // Quadkeys the new document does not rewrite go: an overwritten mosaic's, or the
+        // orphans of a write that stopped before its metadata item (never complete, so
+        // never visible to readers).
+        let stale: Vec<String> = self
+            .list_quadkeys()
+            .await?
+            .into_iter()
+            .filter(|qk| !doc.tiles.contains_key(qk))
+            .collect();
+        if exists || !stale.is_empty() {
+            self.delete_items(stale).await?;
+        }
+        self.batch_write(puts).await?;
+        let sent = self
+            .client()
+            .await
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(metadata))
+            .send()
+            .await;
+        self.unless_conflict(sent, Some(METADATA_QUADKEY))?;
+        Ok(())
+    }
+
     /// Every quadkey of the mosaic (all pages; the metadata item excluded).
     pub async fn list_quadkeys(&self) -> Result<Vec<String>> {
         Ok(self
@@ -805,6 +939,22 @@ pub fn tile_item_size(mosaic: &str, quadkey: &str, assets: &[String]) -> usize {
         + assets.iter().map(|a| a.len() + 1).sum::<usize>()
 }
 
+/// DynamoDB's size of an item: attribute names plus values (numbers counted as their text,
+/// an upper bound; lists and maps 3 bytes plus one per element).
+fn metadata_item_size(item: &HashMap<String, AttributeValue>) -> usize {
+    fn value(v: &AttributeValue) -> usize {
+        match v {
+            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+            AttributeValue::L(l) => 3 + l.iter().map(|v| value(v) + 1).sum::<usize>(),
+            AttributeValue::M(m) => {
+                3 + m.iter().map(|(k, v)| k.len() + value(v) + 1).sum::<usize>()
+            }
+            _ => 1,
+        }
+    }
+    item.iter().map(|(k, v)| k.len() + value(v)).sum()
+}
+
 /// A JSON value as a DynamoDB attribute (numbers as `N` in their JSON text, `null` as `NULL`).
 fn to_attribute(v: Value) -> AttributeValue {
     match v {
@@ -872,8 +1022,19 @@ impl MosaicWrite for DynamoDbMosaic {
         &self.uri
     }
 
+    /// Under the mosaic's write lease: refused ([`WriteMode::Create`]) or waited for
+    /// ([`WriteMode::Overwrite`]) while another write or delete of the same id runs.
     async fn write(&self, doc: &MosaicJson, mode: WriteMode) -> Result<()> {
         // Everything that can be refused is checked before the first write.
+        let metadata = self.metadata_item(doc);
+        let bytes = metadata_item_size(&metadata);
+        if bytes > MAX_ITEM_BYTES {
+            return Err(Error::ItemTooLarge {
+                uri: self.uri.clone(),
+                quadkey: METADATA_QUADKEY.into(),
+                bytes: Some(bytes),
+            });
+        }
         let puts: Vec<WriteRequest> = doc
             .tiles
             .iter()
@@ -889,38 +1050,10 @@ impl MosaicWrite for DynamoDbMosaic {
             })
             .collect::<Result<_>>()?;
         self.ensure_table().await?;
-        let exists = self.fetch_metadata(true).await?.is_some();
-        if exists && mode == WriteMode::Create {
-            return Err(Error::AlreadyExists {
-                uri: self.uri.clone(),
-            });
-        }
-        // Quadkeys the new document does not rewrite go: an overwritten mosaic's, or the
-        // orphans of a write that stopped before its metadata item (never complete, so
-        // never visible to readers).
-        let stale: Vec<String> = self
-            .list_quadkeys()
-            .await?
-            .into_iter()
-            .filter(|qk| !doc.tiles.contains_key(qk))
-            .collect();
-        if exists || !stale.is_empty() {
-            self.delete_items(stale).await?;
-        }
-        self.batch_write(puts).await?;
-        let mut meta = self.client().await.put_item().table_name(&self.table);
-        if mode == WriteMode::Create {
-            meta = meta
-                .condition_expression("attribute_not_exists(#m)")
-                .expression_attribute_names("#m", "mosaicId");
-        }
-        let sent = meta.set_item(Some(self.metadata_item(doc))).send().await;
-        match self.unless_conflict(sent, None)? {
-            Some(_) => Ok(()),
-            None => Err(Error::AlreadyExists {
-                uri: self.uri.clone(),
-            }),
-        }
+        let lease = self.acquire_lease(mode == WriteMode::Overwrite).await?;
+        let written = self.write_leased(doc, mode, puts, metadata).await;
+        self.release_lease(&lease).await;
+        written
     }
 
     async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {
@@ -935,20 +1068,31 @@ impl MosaicWrite for DynamoDbMosaic {
         super::apply_additions(self, &additions, at).await
     }
 
+    /// Under the mosaic's write lease (waited for).
     async fn delete(&self) -> Result<()> {
-        let quadkeys = self.list_quadkeys().await?;
-        let exists = self.fetch_metadata(true).await?.is_some();
-        if !exists && quadkeys.is_empty() {
-            return Err(Error::NotFound {
-                uri: self.uri.clone(),
-            });
+        let lease = self.acquire_lease(true).await?;
+        let deleted = async {
+            let quadkeys = self.list_quadkeys().await?;
+            let exists = self.fetch_metadata(true).await?.is_some();
+            if !exists && quadkeys.is_empty() {
+                return Err(Error::NotFound {
+                    uri: self.uri.clone(),
+                });
+            }
+            self.delete_items(quadkeys).await
         }
-        self.delete_items(quadkeys).await
+        .await;
+        self.release_lease(&lease).await;
+        deleted
     }
 }
 
 #[async_trait]
 impl TileIndex for DynamoDbMosaic {
+    async fn metadata(&self) -> Result<MosaicJson> {
+        self.read_metadata().await
+    }
+
     async fn add_assets(
         &self,
         quadkey: &str,
@@ -1014,24 +1158,39 @@ impl TileIndex for DynamoDbMosaic {
         }
     }
 
+    /// Only the fields an update changes (`version`, `bounds`, `center`, `mosaicjson`) are
+    /// set, under a condition on the version read; retried when another writer got there first.
     async fn commit_metadata(&self, added: Option<[f64; 4]>) -> Result<MosaicJson> {
         let mut attempt = 0;
         loop {
             let mut doc = self.read_metadata().await?;
             let old_version = doc.version.clone();
             doc.record_update(added.unwrap_or(doc.bounds))?;
-            let sent = self
+            let meta = doc.metadata();
+            let mut req = self
                 .client()
                 .await
-                .put_item()
+                .update_item()
                 .table_name(&self.table)
-                .set_item(Some(self.metadata_item(&doc)))
-                .condition_expression("#v = :v")
-                .expression_attribute_names("#v", "version")
-                .expression_attribute_values(":v", AttributeValue::S(old_version))
-                .send()
-                .await;
-            if self.unless_conflict(sent, None)?.is_some() {
+                .set_key(Some(self.key(METADATA_QUADKEY)))
+                .update_expression("SET #v = :v, #b = :b, #c = :c, #j = :j")
+                .condition_expression("#v = :old")
+                .expression_attribute_values(":old", AttributeValue::S(old_version));
+            for (name, field) in [
+                ("#v", "version"),
+                ("#b", "bounds"),
+                ("#c", "center"),
+                ("#j", "mosaicjson"),
+            ] {
+                let value = meta.get(field).cloned().unwrap_or(Value::Null);
+                req = req
+                    .expression_attribute_names(name, field)
+                    .expression_attribute_values(name.replace('#', ":"), to_attribute(value));
+            }
+            if self
+                .unless_conflict(req.send().await, Some(METADATA_QUADKEY))?
+                .is_some()
+            {
                 return Ok(doc);
             }
             attempt += 1;

@@ -164,7 +164,8 @@ pub trait MosaicWrite: Send + Sync + std::fmt::Debug {
     /// Stores a whole document.
     async fn write(&self, doc: &MosaicJson, mode: WriteMode) -> Result<()>;
 
-    /// Adds footprints to the stored mosaic and stores the result, which is returned.
+    /// Adds footprints to the stored mosaic and stores the result. Returns the document as
+    /// stored: whole for document backends, its metadata (`tiles` empty) for databases.
     async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson>;
 
     /// Removes the mosaic.
@@ -188,8 +189,12 @@ pub enum Position {
 /// so the version moves only when the tiles have changed.
 #[async_trait]
 pub trait TileIndex: Send + Sync + std::fmt::Debug {
+    /// The stored metadata (`tiles` empty); [`Error::NotFound`] when the mosaic is absent.
+    async fn metadata(&self) -> Result<MosaicJson>;
+
     /// Adds to `quadkey` (created when missing) each of `assets` not listed there yet, in
-    /// their order, at `at`. Returns the assets actually added.
+    /// their order, at `at`. Returns the assets actually added. The quadkey is not checked
+    /// against the mosaic's quadkey zoom: [`add_asset`] does that.
     async fn add_assets(
         &self,
         quadkey: &str,
@@ -224,6 +229,7 @@ pub async fn add_asset(
     at: Position,
     bounds: Option<[f64; 4]>,
 ) -> Result<usize> {
+    check_quadkeys(&index.metadata().await?, quadkeys)?;
     let one = [asset.to_string()];
     let edits = quadkeys
         .iter()
@@ -241,6 +247,7 @@ pub async fn remove_asset(
     asset: &str,
     quadkeys: &[String],
 ) -> Result<usize> {
+    check_quadkeys(&index.metadata().await?, quadkeys)?;
     let one = [asset.to_string()];
     let edits = quadkeys
         .iter()
@@ -266,6 +273,18 @@ pub async fn apply_additions(
         .collect();
     run_edits(edits).await?;
     index.commit_metadata(Some(additions.bounds)).await
+}
+
+/// Refuses quadkeys that are not of the mosaic's quadkey zoom: stored, they would never be
+/// looked up.
+fn check_quadkeys(meta: &MosaicJson, quadkeys: &[String]) -> Result<()> {
+    let qz = usize::from(meta.effective_quadkey_zoom());
+    match quadkeys.iter().find(|qk| qk.len() != qz) {
+        Some(qk) => Err(Error::InvalidInput(format!(
+            "quadkey `{qk}` is not of the mosaic's quadkey zoom {qz}"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Runs edits [`EDIT_CONCURRENCY`] at a time; stops at the first error. Returns how many

@@ -156,7 +156,7 @@ fn check_name(uri: &str, mosaic: &str) -> Result<()> {
         uri: uri.to_string(),
         reason: reason.to_string(),
     };
-    if mosaic == METADATA_TABLE {
+    if mosaic.eq_ignore_ascii_case(METADATA_TABLE) {
         return Err(bad("`mosaicjson_metadata` is a reserved name"));
     }
     if mosaic.is_empty()
@@ -233,13 +233,31 @@ fn open_read_only(uri: &str, path: &str) -> Result<Connection> {
             uri: uri.to_string(),
         });
     }
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .ctx(uri)?;
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).ctx(uri)?;
     conn.busy_timeout(BUSY_TIMEOUT).ctx(uri)?;
-    Ok(conn)
+    // A WAL database on read-only media (a Lambda layer, a read-only image) cannot create
+    // its `-shm` file: open it as immutable then (no locks; nobody can write there anyway).
+    let probe = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+        r.get::<_, i64>(0)
+    });
+    match probe {
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if matches!(e.code, ErrorCode::CannotOpen | ErrorCode::ReadOnly) =>
+        {
+            let encoded = path
+                .replace('%', "%25")
+                .replace('?', "%3f")
+                .replace('#', "%23");
+            let immutable = Connection::open_with_flags(
+                format!("file:{encoded}?immutable=1"),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+            .ctx(uri)?;
+            Ok(immutable)
+        }
+        _ => Ok(conn),
+    }
 }
 
 /// Opens the database read-write (created when `create`, else a missing file is
@@ -680,13 +698,6 @@ impl SqliteWriter {
         })
         .await
     }
-
-    /// Reads the stored metadata through the writer's connection ([`Error::NotFound`] when
-    /// the mosaic does not exist). `tiles` is empty.
-    pub async fn metadata(&self) -> Result<MosaicJson> {
-        self.with_conn("sqlite read", false, |t, conn| read_metadata(conn, t))
-            .await
-    }
 }
 
 /// The whole write, in one `BEGIN IMMEDIATE` transaction.
@@ -824,8 +835,7 @@ fn check_quadkey(quadkey: &str) -> Result<()> {
     Ok(())
 }
 
-/// One per-quadkey edit transaction: schema checked, index ensured, `edit` applied to the
-/// current list (`None`: no row) giving the new list (`None`: delete the row) and the result.
+/// One per-quadkey edit transaction: schema checked, index ensured, [`apply_edit`].
 fn edit_blocking<R>(
     conn: &mut Connection,
     t: &Target,
@@ -839,40 +849,111 @@ fn edit_blocking<R>(
         .ctx(uri)?;
     require_schema(&tx, t)?;
     ensure_index(&tx, t, indexed)?;
-    let current = current_row(&tx, t, quadkey)?;
-    let before = current.as_ref().map(|(_, a)| a.as_slice());
-    let (after, result) = edit(before);
-    let changed = after.as_deref() != before;
-    if changed {
-        match (&current, after) {
-            (Some((rowid, _)), Some(list)) => {
-                tx.execute(
-                    &format!("UPDATE {} SET assets = ?1 WHERE rowid = ?2", t.table),
-                    (py_dumps(&list), rowid),
-                )
-                .ctx(uri)?;
-            }
-            (Some((rowid, _)), None) => {
-                tx.execute(
-                    &format!("DELETE FROM {} WHERE rowid = ?1", t.table),
-                    [rowid],
-                )
-                .ctx(uri)?;
-            }
-            (None, Some(list)) => {
-                tx.execute(
-                    &format!("INSERT INTO {} (quadkey, assets) VALUES (?1, ?2)", t.table),
-                    (quadkey, py_dumps(&list)),
-                )
-                .ctx(uri)?;
-            }
-            (None, None) => {}
-        }
-    }
+    let result = apply_edit(&tx, t, quadkey, edit)?;
     // Committed even when nothing changed: the index may have been created.
     tx.commit().ctx(uri)?;
     indexed.store(true, Ordering::Release);
     Ok(result)
+}
+
+/// Applies `edit` to the current list of `quadkey` (`None`: no row), giving the new list
+/// (`None`: delete the row) and the result; inside the caller's transaction.
+fn apply_edit<R>(
+    conn: &Connection,
+    t: &Target,
+    quadkey: &str,
+    edit: impl FnOnce(Option<&[String]>) -> (Option<Vec<String>>, R),
+) -> Result<R> {
+    let uri = t.uri.as_str();
+    let current = current_row(conn, t, quadkey)?;
+    let before = current.as_ref().map(|(_, a)| a.as_slice());
+    let (after, result) = edit(before);
+    if after.as_deref() == before {
+        return Ok(result);
+    }
+    match (&current, after) {
+        (Some((rowid, _)), Some(list)) => {
+            conn.execute(
+                &format!("UPDATE {} SET assets = ?1 WHERE rowid = ?2", t.table),
+                (py_dumps(&list), rowid),
+            )
+            .ctx(uri)?;
+        }
+        (Some((rowid, _)), None) => {
+            conn.execute(
+                &format!("DELETE FROM {} WHERE rowid = ?1", t.table),
+                [rowid],
+            )
+            .ctx(uri)?;
+        }
+        (None, Some(list)) => {
+            conn.execute(
+                &format!("INSERT INTO {} (quadkey, assets) VALUES (?1, ?2)", t.table),
+                (quadkey, py_dumps(&list)),
+            )
+            .ctx(uri)?;
+        }
+        (None, None) => {}
+    }
+    Ok(result)
+}
+
+/// The edit adding `assets` not yet listed at `at`: the new list and the assets added.
+fn add_edit(
+    current: Option<&[String]>,
+    assets: &[String],
+    at: Position,
+) -> (Option<Vec<String>>, Vec<String>) {
+    let existing: HashSet<&str> = current
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let mut seen = HashSet::new();
+    let added: Vec<String> = assets
+        .iter()
+        .filter(|a| !existing.contains(a.as_str()) && seen.insert(a.as_str()))
+        .cloned()
+        .collect();
+    if added.is_empty() {
+        return (current.map(<[String]>::to_vec), added);
+    }
+    let old = current.unwrap_or_default().iter().cloned();
+    let list: Vec<String> = match at {
+        Position::First => added.iter().cloned().chain(old).collect(),
+        Position::Last => old.chain(added.iter().cloned()).collect(),
+    };
+    (Some(list), added)
+}
+
+/// Reads the metadata row, records an update ([`MosaicJson::record_update`] with `added`, or
+/// the current bounds) and writes every metadata column back; inside the caller's transaction.
+fn commit_metadata_in(
+    conn: &Connection,
+    t: &Target,
+    added: Option<[f64; 4]>,
+) -> Result<MosaicJson> {
+    let mut doc = read_metadata(conn, t)?;
+    doc.name = Some(t.mosaic.clone());
+    let bounds = added.unwrap_or(doc.bounds);
+    doc.record_update(bounds)?;
+    let sets = METADATA_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _, _))| format!("{c} = ?{}", i + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut values = metadata_values(&doc, &t.mosaic);
+    values.push(SqlValue::Text(t.mosaic.clone()));
+    conn.execute(
+        &format!(
+            "UPDATE {METADATA_TABLE} SET {sets} WHERE name = ?{}",
+            METADATA_COLUMNS.len() + 1
+        ),
+        rusqlite::params_from_iter(values),
+    )
+    .ctx(&t.uri)?;
+    Ok(doc)
 }
 
 #[async_trait]
@@ -902,9 +983,11 @@ impl MosaicWrite for SqliteWriter {
         .await
     }
 
-    /// Adds footprints quadkey by quadkey ([`super::apply_additions`]: new quadkeys
-    /// inserted, assets already listed skipped), then commits the metadata. The database
-    /// must have schema 3 ([`Error::InvalidInput`] otherwise, as cogeo-mosaic refuses it).
+    /// Adds footprints in one `BEGIN IMMEDIATE` transaction, all or nothing: every quadkey
+    /// of [`MosaicJson::additions`] edited as [`TileIndex::add_assets`] edits it (new
+    /// quadkeys inserted, assets already listed skipped), then the metadata committed. The
+    /// database must have schema 3 ([`Error::InvalidInput`] otherwise, as cogeo-mosaic
+    /// refuses it).
     async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {
         let doc = self
             .with_conn("sqlite update", false, |t, conn| {
@@ -922,7 +1005,23 @@ impl MosaicWrite for SqliteWriter {
         } else {
             Position::Last
         };
-        super::apply_additions(self, &additions, at).await
+        let indexed = self.indexed.clone();
+        self.with_conn("sqlite update", false, move |t, conn| {
+            let uri = t.uri.as_str();
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(uri)?;
+            require_schema(&tx, t)?;
+            ensure_index(&tx, t, &indexed)?;
+            for (qk, assets) in &additions.tiles {
+                apply_edit(&tx, t, qk, |current| add_edit(current, assets, at))?;
+            }
+            let doc = commit_metadata_in(&tx, t, Some(additions.bounds))?;
+            tx.commit().ctx(uri)?;
+            indexed.store(true, Ordering::Release);
+            Ok(doc)
+        })
+        .await
     }
 
     /// Deletes the metadata row and drops the table, in one transaction;
@@ -961,6 +1060,11 @@ impl MosaicWrite for SqliteWriter {
 
 #[async_trait]
 impl TileIndex for SqliteWriter {
+    async fn metadata(&self) -> Result<MosaicJson> {
+        self.with_conn("sqlite read", false, |t, conn| read_metadata(conn, t))
+            .await
+    }
+
     /// One `BEGIN IMMEDIATE` transaction: reads the quadkey's list (a missing quadkey gets a
     /// row), adds the assets it does not hold yet at `at`, writes it back.
     async fn add_assets(
@@ -973,26 +1077,7 @@ impl TileIndex for SqliteWriter {
         let (qk, assets, indexed) = (quadkey.to_string(), assets.to_vec(), self.indexed.clone());
         self.with_conn("sqlite add_assets", false, move |t, conn| {
             edit_blocking(conn, t, &indexed, &qk, |current| {
-                let existing: HashSet<&str> = current
-                    .unwrap_or_default()
-                    .iter()
-                    .map(String::as_str)
-                    .collect();
-                let mut seen = HashSet::new();
-                let added: Vec<String> = assets
-                    .iter()
-                    .filter(|a| !existing.contains(a.as_str()) && seen.insert(a.as_str()))
-                    .cloned()
-                    .collect();
-                if added.is_empty() {
-                    return (current.map(<[String]>::to_vec), added);
-                }
-                let old = current.unwrap_or_default().iter().cloned();
-                let list: Vec<String> = match at {
-                    Position::First => added.iter().cloned().chain(old).collect(),
-                    Position::Last => old.chain(added.iter().cloned()).collect(),
-                };
-                (Some(list), added)
+                add_edit(current, &assets, at)
             })
         })
         .await
@@ -1031,39 +1116,13 @@ impl TileIndex for SqliteWriter {
     /// ([`MosaicJson::record_update`] with `added`, or the current bounds), writes every
     /// metadata column back.
     async fn commit_metadata(&self, added: Option<[f64; 4]>) -> Result<MosaicJson> {
-        if let Some(b) = added
-            && !b.iter().all(|v| v.is_finite())
-        {
-            return Err(Error::InvalidInput(format!(
-                "added bounds {b:?} are not finite"
-            )));
-        }
         self.with_conn("sqlite commit_metadata", false, move |t, conn| {
             let uri = t.uri.as_str();
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .ctx(uri)?;
             require_schema(&tx, t)?;
-            let mut doc = read_metadata(&tx, t)?;
-            doc.name = Some(t.mosaic.clone());
-            let bounds = added.unwrap_or(doc.bounds);
-            doc.record_update(bounds)?;
-            let sets = METADATA_COLUMNS
-                .iter()
-                .enumerate()
-                .map(|(i, (c, _, _))| format!("{c} = ?{}", i + 1))
-                .collect::<Vec<_>>()
-                .join(", ");
-            let mut values = metadata_values(&doc, &t.mosaic);
-            values.push(SqlValue::Text(t.mosaic.clone()));
-            tx.execute(
-                &format!(
-                    "UPDATE {METADATA_TABLE} SET {sets} WHERE name = ?{}",
-                    METADATA_COLUMNS.len() + 1
-                ),
-                rusqlite::params_from_iter(values),
-            )
-            .ctx(uri)?;
+            let doc = commit_metadata_in(&tx, t, added)?;
             tx.commit().ctx(uri)?;
             Ok(doc)
         })

@@ -171,7 +171,7 @@ impl MosaicUri {
                         "expected sqlite:///{path}:{mosaic} with a [A-Za-z0-9_.-] mosaic name",
                     ));
                 }
-                if mosaic == "mosaicjson_metadata" {
+                if mosaic.eq_ignore_ascii_case("mosaicjson_metadata") {
                     return Err(bad("`mosaicjson_metadata` is a reserved name"));
                 }
                 Ok(MosaicUri::Sqlite {
@@ -240,12 +240,18 @@ pub enum Location {
 }
 
 /// Parses `dynamodb://[{region}]/{table}` or `sqlite:///{path}` (a mosaic URI of either is
-/// accepted too: its `:{mosaic}` is ignored).
+/// accepted too: its `:{mosaic}` is ignored, unless the whole SQLite path is an existing
+/// file, as cogeo-mosaic's `list_mosaics_in_db` reads it).
 pub fn parse_location(location: &str) -> Result<Location> {
     let bad = |reason: &str| Error::InvalidUri {
         uri: location.to_string(),
         reason: reason.to_string(),
     };
+    if let Some(path) = location.strip_prefix("sqlite:///")
+        && std::path::Path::new(path).is_file()
+    {
+        return Ok(Location::SqliteFile(path.to_string()));
+    }
     if let Ok(MosaicUri::DynamoDb { region, table, .. }) = MosaicUri::parse(location) {
         return Ok(Location::DynamoDbTable { region, table });
     }
@@ -394,6 +400,7 @@ mod tests {
             "dynamodb:///t:m/x",
             "sqlite:///db.sqlite",
             "sqlite:///db.sqlite:mosaicjson_metadata",
+            "sqlite:///db.sqlite:MOSAICJSON_METADATA",
             "az://acc.blob.core.windows.net/container",
             "stac+ftp://h/search",
         ] {
