@@ -353,6 +353,19 @@ pub fn mosaic_name(rel: &str) -> String {
         .to_string()
 }
 
+/// Answers every case from the backend returned by `open(mosaic file)` and fails the test
+/// on any mismatch (`label` names the backend in the report).
+pub async fn assert_lookup_cases<F, Fut>(label: &str, cases: &[LookupCase], open: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = std::sync::Arc<dyn mosaic::backend::MosaicRead>>,
+{
+    let (failures, total) = check_lookup_cases(cases, open).await;
+    eprintln!("{total} look-up cases {label}, {} failures", failures.len());
+    assert!(failures.is_empty(), "{label}:\n{}", failures.join("\n"));
+    assert!(total > 100, "{label}: only {total} cases");
+}
+
 /// Answers every case from the backend returned by `open(mosaic file)`; returns the
 /// mismatches and the number of cases asked.
 pub async fn check_lookup_cases<F, Fut>(cases: &[LookupCase], open: F) -> (Vec<String>, usize)
