@@ -562,3 +562,41 @@ async fn sqlite_mosaics_serve_the_same_tiles() {
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
     assert!(serde_json::from_slice::<Value>(&body).is_ok());
 }
+
+/// A mosaic in DynamoDB (the local moto server `scripts/test.sh` starts) serves the same
+/// tiles as its JSON document.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_mosaics_serve_the_same_tiles() {
+    use mosaic::backend::{WriteMode, open_writer};
+    assert!(
+        std::env::var_os("MOSAIC_TEST_SERVICES").is_some(),
+        "local services are not running (scripts/test.sh starts them)"
+    );
+    let f = fixture("uint8");
+    let (_, path) = tile_path(&f);
+    let doc = mosaic::MosaicJson::from_slice(&std::fs::read(&f.mosaic).unwrap()).unwrap();
+    let table = format!("tiler-{}", std::process::id());
+    let uri = format!("dynamodb:///{table}:demo");
+    open_writer(&uri)
+        .unwrap()
+        .write(&doc, WriteMode::Overwrite)
+        .await
+        .unwrap();
+    let cogs = std::fs::canonicalize(common::refdata())
+        .unwrap()
+        .join("cogs");
+    let allowed = AllowList::of(&[
+        format!("dynamodb:///{table}"),
+        f.dir.path().to_string_lossy().into_owned(),
+        cogs.to_string_lossy().into_owned(),
+    ]);
+    let router = app(AppState::new(Config::new(allowed)));
+    let (json_resp, json_png) = get(&router, &format!("{path}.png?url={}", q(&f.mosaic))).await;
+    let (db_resp, db_png) = get(&router, &format!("{path}.png?url={}", q(&uri))).await;
+    assert_eq!(json_resp.status(), StatusCode::OK);
+    assert_eq!(db_resp.status(), StatusCode::OK);
+    assert_eq!(db_png, json_png);
+    let other = format!("dynamodb:///{table}-other:demo");
+    let (resp, _) = get(&router, &format!("{path}.png?url={}", q(&other))).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+}
