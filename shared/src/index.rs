@@ -241,6 +241,15 @@ impl MemoryIndex {
         }
     }
 
+    /// Every quadkey with its raw assets, in document order.
+    pub fn tiles(&self) -> Vec<(String, Vec<String>)> {
+        self.doc
+            .tiles
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Raw assets (no prefix, no de-duplication) of one query.
     pub fn query(&self, q: &QuadkeyQuery) -> Vec<String> {
         self.query_refs(q).into_iter().map(String::from).collect()

@@ -428,3 +428,22 @@ pub fn run_cli_status(args: &[&str]) -> std::process::Output {
         .output()
         .expect("run mosaic")
 }
+
+/// Asks the CLI (`mosaic assets URI --tile …`) for the tiles of the first `n` quadkeys of
+/// `reference` and fails unless each answer is that quadkey's asset list.
+pub fn assert_cli_assets(uri: &str, reference: &mosaic::MosaicJson, n: usize) {
+    let tms = reference.tms();
+    for (qk, assets) in reference.tiles.iter().take(n) {
+        let tile = tms.quadkey_to_tile(qk).expect("quadkey");
+        let out = run_cli(&[
+            "assets",
+            uri,
+            "--tile",
+            &tile.z.to_string(),
+            &tile.x.to_string(),
+            &tile.y.to_string(),
+        ]);
+        let got: Vec<String> = serde_json::from_str(&out).expect("JSON list");
+        assert_eq!(&got, assets, "{uri} {qk}");
+    }
+}

@@ -12,8 +12,8 @@ use mosaic::create::{CreateOptions, Footprint, UpdateOptions};
 use mosaic::index::LookupOptions;
 use mosaic::{Error, MosaicJson, Tile};
 use mosaic_integration_tests::{
-    assert_lookup_cases, case_mosaics, lookup_cases, mosaic_name, read_bytes, require_services,
-    run_cli, run_cli_status, run_id,
+    assert_cli_assets, assert_lookup_cases, case_mosaics, lookup_cases, mosaic_name, read_bytes,
+    require_services, run_cli, run_cli_status, run_id,
 };
 
 /// A table name unique to this run (tables are shared by the tests of this file otherwise).
@@ -532,19 +532,7 @@ async fn cli_on_dynamodb() {
     let local = MosaicJson::from_slice(local.as_bytes()).unwrap();
     let info: serde_json::Value = serde_json::from_str(&run_cli(&["info", &u, "--json"])).unwrap();
     assert_eq!(info["Backend"], "AWS DynamoDB", "{info}");
-    for (qk, assets) in local.tiles.iter().take(20) {
-        let tile = local.tms().quadkey_to_tile(qk).unwrap();
-        let got: Vec<String> = serde_json::from_str(&run_cli(&[
-            "assets",
-            &u,
-            "--tile",
-            &tile.z.to_string(),
-            &tile.x.to_string(),
-            &tile.y.to_string(),
-        ]))
-        .unwrap();
-        assert_eq!(&got, assets, "{qk}");
-    }
+    assert_cli_assets(&u, &local, 20);
     let listed = run_cli(&["list", &format!("dynamodb:///{t}")]);
     assert_eq!(listed.trim(), "fp");
     run_cli(&["delete", &u]);

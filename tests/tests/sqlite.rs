@@ -10,8 +10,8 @@ use mosaic::backend::{MosaicRead, MosaicWrite, Position, TileIndex, WriteMode};
 use mosaic::index::QuadkeyQuery;
 use mosaic::{Error, MosaicJson};
 use mosaic_integration_tests::{
-    assert_lookup_cases, case_mosaics, lookup_cases, mosaic_name, read_bytes, run_cli,
-    run_cli_status,
+    assert_cli_assets, assert_lookup_cases, case_mosaics, lookup_cases, mosaic_name, read_bytes,
+    run_cli, run_cli_status,
 };
 
 fn uri(path: &str, mosaic: &str) -> String {
@@ -188,19 +188,7 @@ fn cli_on_sqlite() {
     let info: serde_json::Value = serde_json::from_str(&run_cli(&["info", &u, "--json"])).unwrap();
     assert_eq!(info["Backend"], "SQLite", "{info}");
     assert_eq!(info["GEO"]["Min Zoom"], 7);
-    for (qk, assets) in local.tiles.iter().take(20) {
-        let tile = local.tms().quadkey_to_tile(qk).unwrap();
-        let got: Vec<String> = serde_json::from_str(&run_cli(&[
-            "assets",
-            &u,
-            "--tile",
-            &tile.z.to_string(),
-            &tile.x.to_string(),
-            &tile.y.to_string(),
-        ]))
-        .unwrap();
-        assert_eq!(&got, assets, "{qk}");
-    }
+    assert_cli_assets(&u, &local, 20);
     // `create -o` onto an existing mosaic overwrites it (cogeo-mosaic's CLI does too).
     run_cli(&[&args[..], &["-o", &u]].concat());
     assert_eq!(run_cli(&["list", &format!("sqlite:///{db}")]).trim(), "fp");

@@ -518,37 +518,51 @@ async fn mosaic_ids_strict_zoom_and_asset_cap() {
     }
 }
 
-/// A mosaic in an SQLite database serves the same tiles and assets as its JSON document;
-/// the allow-list entry of the database file allows its mosaics.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_mosaics_serve_the_same_tiles() {
+/// Stores the fixture's document at `uri` and returns a router allowed to read `entry` (the
+/// database), the fixture and the COGs, with the tile path; asserts that the stored mosaic
+/// renders the same PNG as the document.
+async fn router_serving_a_copy(
+    f: &common::Fixture,
+    uri: &str,
+    entry: &str,
+) -> (axum::Router, Tile, String) {
     use mosaic::backend::{WriteMode, open_writer};
-    let f = fixture("uint8");
-    let (tile, path) = tile_path(&f);
+    let (tile, path) = tile_path(f);
     let doc = mosaic::MosaicJson::from_slice(&std::fs::read(&f.mosaic).unwrap()).unwrap();
-    let db = f.dir.path().join("mosaics.db");
-    let sqlite = format!("sqlite:///{}:demo", db.display());
-    open_writer(&sqlite)
+    open_writer(uri)
         .unwrap()
-        .write(&doc, WriteMode::Create)
+        .write(&doc, WriteMode::Overwrite)
         .await
         .unwrap();
     let cogs = std::fs::canonicalize(common::refdata())
         .unwrap()
         .join("cogs");
     let allowed = AllowList::of(&[
-        format!("sqlite:///{}", db.display()),
+        entry.to_string(),
         f.dir.path().to_string_lossy().into_owned(),
         cogs.to_string_lossy().into_owned(),
     ]);
     let router = app(AppState::new(Config::new(allowed)));
     let (json_resp, json_png) = get(&router, &format!("{path}.png?url={}", q(&f.mosaic))).await;
-    let (db_resp, db_png) = get(&router, &format!("{path}.png?url={}", q(&sqlite))).await;
+    let (db_resp, db_png) = get(&router, &format!("{path}.png?url={}", q(uri))).await;
     assert_eq!(json_resp.status(), StatusCode::OK);
-    assert_eq!(db_resp.status(), StatusCode::OK);
-    assert_eq!(db_png, json_png);
+    assert_eq!(db_resp.status(), StatusCode::OK, "{uri}");
+    assert_eq!(db_png, json_png, "{uri}");
+    (router, tile, path)
+}
+
+/// A mosaic in an SQLite database serves the same tiles and assets as its JSON document;
+/// the allow-list entry of the database file allows its mosaics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_mosaics_serve_the_same_tiles() {
+    let f = fixture("uint8");
+    let db = f.dir.path().join("mosaics.db");
+    let sqlite = format!("sqlite:///{}:demo", db.display());
+    let (router, tile, path) =
+        router_serving_a_copy(&f, &sqlite, &format!("sqlite:///{}", db.display())).await;
     let (_, body) = get(&router, &format!("{path}/assets?url={}", q(&sqlite))).await;
-    let expected = mosaic::MemoryIndex::new(doc.clone())
+    let doc = mosaic::MosaicJson::from_slice(&std::fs::read(&f.mosaic).unwrap()).unwrap();
+    let expected = mosaic::MemoryIndex::new(doc)
         .unwrap()
         .assets_for_tile(tile.x, tile.y, tile.z)
         .unwrap();
@@ -564,38 +578,17 @@ async fn sqlite_mosaics_serve_the_same_tiles() {
 }
 
 /// A mosaic in DynamoDB (the local moto server `scripts/test.sh` starts) serves the same
-/// tiles as its JSON document.
+/// tiles as its JSON document; the allow-list entry of the table allows only its mosaics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_mosaics_serve_the_same_tiles() {
-    use mosaic::backend::{WriteMode, open_writer};
     assert!(
         std::env::var_os("MOSAIC_TEST_SERVICES").is_some(),
         "local services are not running (scripts/test.sh starts them)"
     );
     let f = fixture("uint8");
-    let (_, path) = tile_path(&f);
-    let doc = mosaic::MosaicJson::from_slice(&std::fs::read(&f.mosaic).unwrap()).unwrap();
     let table = format!("tiler-{}", std::process::id());
     let uri = format!("dynamodb:///{table}:demo");
-    open_writer(&uri)
-        .unwrap()
-        .write(&doc, WriteMode::Overwrite)
-        .await
-        .unwrap();
-    let cogs = std::fs::canonicalize(common::refdata())
-        .unwrap()
-        .join("cogs");
-    let allowed = AllowList::of(&[
-        format!("dynamodb:///{table}"),
-        f.dir.path().to_string_lossy().into_owned(),
-        cogs.to_string_lossy().into_owned(),
-    ]);
-    let router = app(AppState::new(Config::new(allowed)));
-    let (json_resp, json_png) = get(&router, &format!("{path}.png?url={}", q(&f.mosaic))).await;
-    let (db_resp, db_png) = get(&router, &format!("{path}.png?url={}", q(&uri))).await;
-    assert_eq!(json_resp.status(), StatusCode::OK);
-    assert_eq!(db_resp.status(), StatusCode::OK);
-    assert_eq!(db_png, json_png);
+    let (router, _, path) = router_serving_a_copy(&f, &uri, &format!("dynamodb:///{table}")).await;
     let other = format!("dynamodb:///{table}-other:demo");
     let (resp, _) = get(&router, &format!("{path}.png?url={}", q(&other))).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);

@@ -58,13 +58,7 @@ impl MosaicRead for DocumentBackend {
     }
 
     async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
-        Ok(self
-            .index
-            .document()
-            .tiles
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        Ok(self.index.tiles())
     }
 
     async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {

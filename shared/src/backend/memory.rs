@@ -67,13 +67,7 @@ impl MosaicRead for MemoryBackend {
     }
 
     async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
-        let index = self.current()?;
-        Ok(index
-            .document()
-            .tiles
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect())
+        Ok(self.current()?.tiles())
     }
 
     async fn lookup(&self, lookup: &Lookup, opts: &LookupOptions) -> Result<Vec<String>> {
