@@ -29,11 +29,18 @@ fn mosaic_at(table: &str, name: &str) -> DynamoDbMosaic {
     DynamoDbMosaic::new(&uri(table, name), None, table, name)
 }
 
-async fn raw_client() -> aws_sdk_dynamodb::Client {
+/// Puts an item as-is (through the SDK, bypassing the backend): corrupt or orphan data.
+async fn put_raw_item(table: &str, item: &[(&str, AttributeValue)]) {
     let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .load()
         .await;
-    aws_sdk_dynamodb::Client::new(&conf)
+    let mut req = aws_sdk_dynamodb::Client::new(&conf)
+        .put_item()
+        .table_name(table);
+    for (k, v) in item {
+        req = req.item(*k, v.clone());
+    }
+    req.send().await.unwrap();
 }
 
 fn doc_of(assets: &[(&str, [f64; 4])], minzoom: u8, maxzoom: u8) -> MosaicJson {
@@ -185,10 +192,30 @@ async fn create_overwrite_delete_list() {
             .unwrap(),
         ["b.tif"]
     );
+    // Orphans of a write that stopped before its metadata item are cleared by the next write.
+    put_raw_item(
+        &t,
+        &[
+            ("mosaicId", AttributeValue::S("other".into())),
+            ("quadkey", AttributeValue::S("3333333".into())),
+            (
+                "assets",
+                AttributeValue::L(vec![AttributeValue::S("orphan.tif".into())]),
+            ),
+        ],
+    )
+    .await;
     mosaic_at(&t, "other")
         .write(&a, WriteMode::Create)
         .await
         .unwrap();
+    assert!(
+        !mosaic_at(&t, "other")
+            .list_quadkeys()
+            .await
+            .unwrap()
+            .contains(&"3333333".to_string())
+    );
     assert_eq!(
         dynamodb::list_mosaics(None, &t).await.unwrap(),
         ["m", "other"]
@@ -411,32 +438,30 @@ async fn bad_inputs_are_typed_errors() {
     let out = run_cli_status(&["info", &uri(&t, "nope")]);
     assert_eq!(out.status.code(), Some(66));
     // A corrupted metadata item: minzoom is text, bounds are missing.
-    raw_client()
-        .await
-        .put_item()
-        .table_name(&t)
-        .item("mosaicId", AttributeValue::S("broken".into()))
-        .item("quadkey", AttributeValue::S("-1".into()))
-        .item("minzoom", AttributeValue::S("seven".into()))
-        .item("maxzoom", AttributeValue::N("9".into()))
-        .send()
-        .await
-        .unwrap();
+    put_raw_item(
+        &t,
+        &[
+            ("mosaicId", AttributeValue::S("broken".into())),
+            ("quadkey", AttributeValue::S("-1".into())),
+            ("minzoom", AttributeValue::S("seven".into())),
+            ("maxzoom", AttributeValue::N("9".into())),
+        ],
+    )
+    .await;
     assert!(matches!(
         backend::open(&uri(&t, "broken")).await,
         Err(Error::InvalidMosaic { .. })
     ));
     // A tile item whose assets are not a list of strings.
-    raw_client()
-        .await
-        .put_item()
-        .table_name(&t)
-        .item("mosaicId", AttributeValue::S("m".into()))
-        .item("quadkey", AttributeValue::S("1202022".into()))
-        .item("assets", AttributeValue::N("3".into()))
-        .send()
-        .await
-        .unwrap();
+    put_raw_item(
+        &t,
+        &[
+            ("mosaicId", AttributeValue::S("m".into())),
+            ("quadkey", AttributeValue::S("1202022".into())),
+            ("assets", AttributeValue::N("3".into())),
+        ],
+    )
+    .await;
     let read = backend::open(&uri(&t, "m")).await.unwrap();
     assert!(matches!(
         read.query(&mosaic::index::QuadkeyQuery::Exact("1202022".into()))
