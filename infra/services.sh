@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local stand-ins for the cloud services the tests talk to, on free loopback ports:
-#   S3 (moto server, PyPI), Azure Blob (Azurite, npm), GCS (gcp-storage-emulator + shim,
+#   S3 + DynamoDB (moto server, PyPI; conditional writes made atomic by moto_serial.py), Azure Blob (Azurite, npm), GCS (gcp-storage-emulator + shim,
 #   PyPI), plain HTTP with Range support (RangeHTTPServer, PyPI).
 #
 #   bash infra/services.sh start ENV_FILE   # install what is missing, start, wait, write exports
@@ -64,7 +64,7 @@ start() {
   mkdir -p "$SVC_DIR/azurite" "$SVC_DIR/www"
   local V="$SVC_DIR/venv/bin" MOTO GCS AZ WWW
   MOTO=$(free_port); GCS=$(free_port); AZ=$(free_port); WWW=$(free_port)
-  bg moto "$V/moto_server" -H 127.0.0.1 -p "$MOTO"
+  bg moto "$V/python" "$HERE/moto_serial.py" 127.0.0.1 "$MOTO"   # one request at a time: see the file
   bg gcs "$V/python" "$HERE/gcs_emulator_shim.py" start --host 127.0.0.1 --port "$GCS" --in-memory --default-bucket mosaic-test
   bg azurite "$SVC_DIR/node/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ" \
     --location "$SVC_DIR/azurite" --silent --skipApiVersionCheck --loose --disableTelemetry
