@@ -244,8 +244,9 @@ impl Error {
     }
 }
 
-/// Runs CPU-bound or blocking work (`what` names it in errors) on tokio's blocking pool.
-pub(crate) async fn run_blocking<T, F>(what: &str, f: F) -> Result<T>
+/// Runs CPU-bound or blocking work (`what` names it in errors) on tokio's blocking pool; a
+/// panic in `f` becomes [`Error::Internal`] instead of unwinding into the caller.
+pub async fn run_blocking<T, F>(what: &str, f: F) -> Result<T>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,

@@ -29,7 +29,7 @@ pub mod pyjson;
 pub mod render;
 pub mod tms;
 
-pub use error::{Error, Result};
+pub use error::{Error, Result, run_blocking};
 pub use index::MemoryIndex;
 pub use mosaicjson::MosaicJson;
 pub use tms::{Tile, TileMatrixSet};

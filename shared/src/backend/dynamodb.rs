@@ -1160,6 +1160,11 @@ impl TileIndex for DynamoDbMosaic {
 
     /// Only the fields an update changes (`version`, `bounds`, `center`, `mosaicjson`) are
     /// set, under a condition on the version read; retried when another writer got there first.
+    /// One paginated `Query` over the mosaic's items.
+    async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
+        self.query_prefix("", true).await
+    }
+
     async fn commit_metadata(&self, added: Option<[f64; 4]>) -> Result<MosaicJson> {
         let mut attempt = 0;
         loop {
@@ -1293,7 +1298,7 @@ impl MosaicRead for DynamoDbBackend {
 
     /// One paginated `Query` over the mosaic's items.
     async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
-        self.mosaic.query_prefix("", true).await
+        TileIndex::tiles(&self.mosaic).await
     }
 
     /// One request for a single query; the exact keys of a multi-key plan (a bbox) in one

@@ -206,6 +206,10 @@ pub trait TileIndex: Send + Sync + std::fmt::Debug {
     /// actually removed.
     async fn remove_assets(&self, quadkey: &str, assets: &[String]) -> Result<Vec<String>>;
 
+    /// Every quadkey with its assets, in storage order (a deleted object's footprint can no
+    /// longer be read, so this is how [`withdraw_asset`] finds where an asset is listed).
+    async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>>;
+
     /// Records a change: bounds grown to cover `added` (when given), `mosaicjson` upgraded,
     /// version patch +1, center recomputed. Returns the new metadata (`tiles` empty).
     async fn commit_metadata(&self, added: Option<[f64; 4]>) -> Result<MosaicJson>;
@@ -256,6 +260,32 @@ pub async fn remove_asset(
     let changed = run_edits(edits).await?;
     index.commit_metadata(None).await?;
     Ok(changed)
+}
+
+/// Removes `asset` from every quadkey that lists it and commits the metadata once; the
+/// mosaic's `asset_prefix` is stripped first, as [`MosaicJson::additions`] strips it when
+/// adding. Returns how many quadkeys changed (0, and no commit, when it was listed nowhere).
+///
+/// This is what an S3 `ObjectRemoved` event does to a mosaic. It reads the whole index
+/// once ([`TileIndex::tiles`]: one paginated `Query` on DynamoDB, one `SELECT` in SQLite).
+pub async fn withdraw_asset(index: &dyn TileIndex, asset: &str) -> Result<usize> {
+    let meta = index.metadata().await?;
+    let stored = meta
+        .asset_prefix
+        .as_deref()
+        .and_then(|p| asset.strip_prefix(p))
+        .unwrap_or(asset);
+    let quadkeys: Vec<String> = index
+        .tiles()
+        .await?
+        .into_iter()
+        .filter(|(_, assets)| assets.iter().any(|a| a == stored))
+        .map(|(qk, _)| qk)
+        .collect();
+    if quadkeys.is_empty() {
+        return Ok(0);
+    }
+    remove_asset(index, stored, &quadkeys).await
 }
 
 /// Applies an update computed by [`MosaicJson::additions`] through a [`TileIndex`]: every
@@ -362,6 +392,32 @@ pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
         }
         MosaicUri::Memory => Ok(Box::new(memory::MemoryBackend::empty())),
         other => Err(unsupported(&other)),
+    }
+}
+
+/// Opens a mosaic's per-quadkey index for edits ([`TileIndex`]): DynamoDB and SQLite.
+/// Document backends (a file or object holding the whole JSON) have no per-quadkey items
+/// to edit atomically and answer [`Error::InvalidInput`] (edit them with
+/// [`MosaicWrite::update`]). Nothing is read.
+pub fn open_index(uri: &str) -> Result<Box<dyn TileIndex>> {
+    match MosaicUri::parse(uri)? {
+        MosaicUri::DynamoDb {
+            region,
+            table,
+            mosaic,
+        } => Ok(Box::new(dynamodb::DynamoDbMosaic::new(
+            uri,
+            region.as_deref(),
+            &table,
+            &mosaic,
+        ))),
+        MosaicUri::Sqlite { path, mosaic } => {
+            Ok(Box::new(sqlite::SqliteWriter::new(uri, &path, &mosaic)))
+        }
+        other => Err(Error::InvalidInput(format!(
+            "`{uri}`: per-quadkey edits need a dynamodb:// or sqlite:/// mosaic; a {} mosaic is one document",
+            other.scheme()
+        ))),
     }
 }
 

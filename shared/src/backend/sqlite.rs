@@ -1112,6 +1112,12 @@ impl TileIndex for SqliteWriter {
         .await
     }
 
+    /// One `SELECT` over the mosaic's table.
+    async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
+        self.with_conn("sqlite tiles", false, |t, conn| tiles_blocking(conn, t))
+            .await
+    }
+
     /// One `BEGIN IMMEDIATE` transaction: reads the metadata row, records the update
     /// ([`MosaicJson::record_update`] with `added`, or the current bounds), writes every
     /// metadata column back.
