@@ -51,11 +51,17 @@ pub fn accessor_property(accessor: Option<&str>) -> String {
 
 /// The path of the `mosaic` binary built for this test run.
 pub fn mosaic_bin() -> PathBuf {
-    let mut p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/mosaic");
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        p = PathBuf::from(dir).join("debug/mosaic");
+    workspace_bin("mosaic")
+}
+
+/// A binary of the workspace, as `cargo build --workspace --bins` leaves it.
+pub fn workspace_bin(name: &str) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => PathBuf::from(dir).join("debug").join(name),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/debug")
+            .join(name),
     }
-    p
 }
 
 /// A minimal static HTTP/1.1 file server on 127.0.0.1 with `Range` support (206), enough

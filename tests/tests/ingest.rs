@@ -1,0 +1,321 @@
+//! The `ingest` function against real local services: COGs in S3 (moto), read by GDAL
+//! through `/vsis3/`, their events applied to a DynamoDB (moto) or SQLite tile index.
+//!
+//! The reference is cogeo-mosaic's own mosaic of the same COGs built in one go
+//! (`mosaics/cog_rgb__z8_15_qk12.json`): a mosaic started from the first COG and fed the
+//! others one S3 event at a time must end up with exactly its tiles.
+
+use std::collections::BTreeMap;
+
+use ingest::{Config, Ingest};
+use mosaic::backend::{self, MosaicUri, Position, WriteMode, store::store_for};
+use mosaic::create::CreateOptions;
+use mosaic::dataset::get_footprints;
+use mosaic::{Error, MosaicJson, TileMatrixSet};
+use mosaic_integration_tests::{read_bytes, require_services, run_id, workspace_bin};
+use object_store::ObjectStoreExt;
+use serde_json::{Value, json};
+
+const COGS: [&str; 6] = [
+    "rgb_01.tif",
+    "rgb_02.tif",
+    "rgb_03.tif",
+    "rgb_04.tif",
+    "rgb_05.tif",
+    "rgb_06.tif",
+];
+const BUCKET: &str = "mosaic-test";
+
+/// The refdata COGs uploaded under a fresh prefix holding a space (S3 notifications encode
+/// it as `+`). Returns the prefix.
+async fn upload_cogs() -> String {
+    let prefix = format!("{}/rgb cogs", run_id());
+    for name in COGS {
+        let uri = format!("s3://{BUCKET}/{prefix}/{name}");
+        let (store, path) = store_for(&uri, &MosaicUri::parse(&uri).unwrap()).unwrap();
+        store
+            .put(&path, read_bytes(&format!("cogs/{name}")).into())
+            .await
+            .unwrap();
+    }
+    prefix
+}
+
+fn asset(prefix: &str, name: &str) -> String {
+    format!("s3://{BUCKET}/{prefix}/{name}")
+}
+
+/// What `mosaic create` would store from the first COG alone, with the reference's options.
+async fn start_mosaic(uri: &str, prefix: &str) {
+    let url = asset(prefix, COGS[0]);
+    let info = tokio::task::spawn_blocking(move || {
+        get_footprints(&[url], &TileMatrixSet::web_mercator(), 1, None)
+            .pop()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let mut opts = CreateOptions::new(8, 15);
+    opts.quadkey_zoom = Some(12);
+    let doc = MosaicJson::from_footprints(&[info.footprint()], &opts).unwrap();
+    backend::open_writer(uri)
+        .unwrap()
+        .write(&doc, WriteMode::Create)
+        .await
+        .unwrap();
+}
+
+/// cogeo-mosaic's mosaic of the six COGs, its assets renamed to their S3 URLs, restricted
+/// to `keep`, quadkeys left empty dropped.
+fn reference_tiles(prefix: &str, keep: &[&str]) -> BTreeMap<String, Vec<String>> {
+    let reference =
+        MosaicJson::from_slice(&read_bytes("mosaics/cog_rgb__z8_15_qk12.json")).unwrap();
+    reference
+        .tiles
+        .iter()
+        .filter_map(|(qk, assets)| {
+            let kept: Vec<String> = assets
+                .iter()
+                .map(|a| a.trim_start_matches("cogs/"))
+                .filter(|a| keep.contains(a))
+                .map(|a| asset(prefix, a))
+                .collect();
+            (!kept.is_empty()).then(|| (qk.clone(), kept))
+        })
+        .collect()
+}
+
+async fn stored_tiles(uri: &str) -> BTreeMap<String, Vec<String>> {
+    backend::open(uri)
+        .await
+        .unwrap()
+        .tiles()
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// An S3 notification as S3 sends it (key form-encoded).
+fn s3_notification(event_name: &str, key: &str) -> Value {
+    json!({"Records": [{
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-25T06:00:00.000Z", "eventName": event_name,
+        "userIdentity": {"principalId": "AWS:TEST"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
+               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "A"},
+                          "arn": format!("arn:aws:s3:::{BUCKET}")},
+               "object": {"key": key.replace(' ', "+"), "size": 1, "eTag": "0",
+                          "sequencer": "0A"}}
+    }]})
+}
+
+fn eventbridge(detail_type: &str, key: &str) -> Value {
+    json!({"version": "0", "id": "1", "detail-type": detail_type, "source": "aws.s3",
+           "account": "1", "time": "2026-11-25T06:00:00Z", "region": "us-east-1",
+           "resources": [format!("arn:aws:s3:::{BUCKET}")],
+           "detail": {"version": "0", "bucket": {"name": BUCKET},
+                      "object": {"key": key, "size": 1}, "reason": "PutObject"}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_events_build_the_index_cogeo_mosaic_builds_in_one_go() {
+    require_services();
+    let prefix = upload_cogs().await;
+    let uri = format!("dynamodb:///ingest-{}:rgb", run_id());
+    start_mosaic(&uri, &prefix).await;
+    let mut config = Config::new(&uri);
+    config.position = Position::Last; // the reference lists assets in input order
+    let ingest = Ingest::new(config).unwrap();
+
+    for name in &COGS[1..] {
+        let answer = ingest
+            .handle(s3_notification(
+                "ObjectCreated:Put",
+                &format!("{prefix}/{name}"),
+            ))
+            .await
+            .unwrap();
+        let outcome = &answer["outcomes"][0];
+        assert_eq!(outcome["asset"], asset(&prefix, name), "{answer}");
+        assert!(outcome["quadkeys"].as_u64().unwrap() > 0, "{answer}");
+    }
+    let expected = reference_tiles(&prefix, &COGS);
+    assert_eq!(expected.len(), 39);
+    assert_eq!(stored_tiles(&uri).await, expected);
+    let doc = backend::open(&uri).await.unwrap().document();
+    assert_eq!(doc.version, "1.0.5", "one metadata commit per object");
+    let reference =
+        MosaicJson::from_slice(&read_bytes("mosaics/cog_rgb__z8_15_qk12.json")).unwrap();
+    for (got, want) in doc.bounds.iter().zip(reference.bounds) {
+        assert!(
+            (got - want).abs() < 1e-9,
+            "{:?} vs {:?}",
+            doc.bounds,
+            reference.bounds
+        );
+    }
+
+    // Lambda delivers at least once: a replayed event changes no tile.
+    ingest
+        .handle(s3_notification(
+            "ObjectCreated:Put",
+            &format!("{prefix}/{}", COGS[2]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(stored_tiles(&uri).await, expected);
+
+    // A deleted COG leaves every quadkey; quadkeys it alone covered disappear.
+    let listing = expected
+        .values()
+        .filter(|a| a.contains(&asset(&prefix, COGS[2])))
+        .count();
+    let answer = ingest
+        .handle(s3_notification(
+            "ObjectRemoved:Delete",
+            &format!("{prefix}/{}", COGS[2]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(answer["outcomes"][0]["quadkeys"], listing);
+    let without: Vec<&str> = COGS.iter().copied().filter(|n| *n != COGS[2]).collect();
+    assert_eq!(stored_tiles(&uri).await, reference_tiles(&prefix, &without));
+    let again = ingest
+        .handle(s3_notification(
+            "ObjectRemoved:Delete",
+            &format!("{prefix}/{}", COGS[2]),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(again["outcomes"][0]["quadkeys"], 0);
+    assert!(again["outcomes"][0]["skipped"].is_string(), "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_batches_retry_only_the_messages_that_failed() {
+    require_services();
+    let prefix = upload_cogs().await;
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}:rgb", dir.path().join("index.db").display());
+    start_mosaic(&uri, &prefix).await;
+    let ingest = Ingest::new(Config::new(&uri)).unwrap();
+
+    let message = |id: &str, body: String| {
+        json!({"messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
+               "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+               "eventSourceARN": "arn:aws:sqs:us-east-1:1:ingest", "awsRegion": "us-east-1"})
+    };
+    let key = |name: &str| format!("{prefix}/{name}");
+    let event = json!({"Records": [
+        message("created", s3_notification("ObjectCreated:Put", &key(COGS[1])).to_string()),
+        message("test-event", json!({"Service": "Amazon S3", "Event": "s3:TestEvent",
+                                     "Bucket": BUCKET}).to_string()),
+        message("missing-object", s3_notification("ObjectCreated:Put", &key("gone.tif")).to_string()),
+        message("garbage", "not an event".into()),
+        message("via-eventbridge", eventbridge("Object Created", &key(COGS[2])).to_string()),
+        message("sidecar", s3_notification("ObjectCreated:Put", &key("rgb_01.json")).to_string()),
+    ]});
+    let answer = ingest.handle(event).await.unwrap();
+    assert_eq!(
+        answer,
+        json!({"batchItemFailures": [{"itemIdentifier": "missing-object"},
+                                     {"itemIdentifier": "garbage"}]})
+    );
+    // Added first (the default, as cogeo-mosaic's update): compare each quadkey's set.
+    let as_sets = |tiles: BTreeMap<String, Vec<String>>| {
+        tiles
+            .into_iter()
+            .map(|(qk, mut a)| {
+                a.sort();
+                (qk, a)
+            })
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(
+        as_sets(stored_tiles(&uri).await),
+        as_sets(reference_tiles(&prefix, &COGS[..3]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_and_missing_mosaics_are_typed_errors() {
+    require_services();
+    for uri in ["s3://mosaic-test/m.json", "mosaic.json", "dynamodb:///t"] {
+        assert!(
+            matches!(
+                Ingest::new(Config::new(uri)),
+                Err(Error::InvalidInput(_) | Error::InvalidUri { .. })
+            ),
+            "{uri}"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}:absent", dir.path().join("none.db").display());
+    let ingest = Ingest::new(Config::new(&uri)).unwrap();
+    let err = ingest
+        .handle(eventbridge("Object Created", "x/a.tif"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotFound { .. }), "{err}");
+    assert!(matches!(
+        ingest.handle(json!({"hello": "world"})).await,
+        Err(Error::InvalidInput(_))
+    ));
+}
+
+/// The binary outside Lambda: one event from a file, the answer on stdout, errors as the
+/// CLI's exit codes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_applies_an_event_file() {
+    require_services();
+    let prefix = upload_cogs().await;
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}:rgb", dir.path().join("index.db").display());
+    start_mosaic(&uri, &prefix).await;
+    let event = dir.path().join("event.json");
+    std::fs::write(
+        &event,
+        eventbridge("Object Created", &format!("{prefix}/{}", COGS[1])).to_string(),
+    )
+    .unwrap();
+    let run = |mosaic_uri: Option<&str>| {
+        let mut cmd = std::process::Command::new(workspace_bin("ingest"));
+        cmd.arg(&event).env_remove("AWS_LAMBDA_RUNTIME_API");
+        match mosaic_uri {
+            Some(u) => cmd.env("MOSAIC_URI", u),
+            None => cmd.env_remove("MOSAIC_URI"),
+        };
+        cmd.output()
+            .expect("the ingest binary is built (cargo build --workspace --bins)")
+    };
+    let out = run(Some(&uri));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["outcomes"][0]["asset"], asset(&prefix, COGS[1]));
+    assert!(
+        stored_tiles(&uri)
+            .await
+            .values()
+            .any(|a| a.contains(&asset(&prefix, COGS[1])))
+    );
+
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MOSAIC_URI"));
+    let absent = format!("sqlite:///{}:absent", dir.path().join("index.db").display());
+    let out = run(Some(&absent));
+    assert_eq!(
+        out.status.code(),
+        Some(66),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
