@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local stand-ins for the cloud services the tests talk to, on free loopback ports:
 #   S3 + DynamoDB (moto server, PyPI; conditional writes made atomic by moto_serial.py), Azure Blob (Azurite, npm), GCS (gcp-storage-emulator + shim,
-#   PyPI), plain HTTP with Range support (RangeHTTPServer, PyPI); cfn-lint (PyPI) checks template.yaml.
+#   PyPI), plain HTTP with Range support (RangeHTTPServer, PyPI); cfn-lint (PyPI) checks template.yaml;
+#   the Lambda runtime API (cargo-lambda, PyPI) runs the function binaries as Lambda would.
 #
 #   bash infra/services.sh start ENV_FILE   # install what is missing, start, wait, write exports
 #   bash infra/services.sh stop             # stop exactly the processes started (by PID)
@@ -31,6 +32,19 @@ install() {
     python3 -m venv "$SVC_DIR/peer-venv" || return 1
     "$SVC_DIR/peer-venv/bin/pip" install -q --disable-pip-version-check "${PEER_PKGS[@]}" ||
       "$SVC_DIR/peer-venv/bin/pip" install -q --disable-pip-version-check "${PEER_PKGS[@]}" || return 1
+  fi
+  # Lambda runtime API emulator (cargo-lambda; without its zig dependency, only `watch` is used)
+  if [ ! -x "$SVC_DIR/lambda-venv/bin/cargo-lambda" ]; then
+    log "pip install cargo-lambda (lambda venv)"
+    python3 -m venv "$SVC_DIR/lambda-venv" &&
+      "$SVC_DIR/lambda-venv/bin/pip" install -q --disable-pip-version-check --no-deps 'cargo-lambda==1.9.2' || return 1
+  fi
+  if [ ! -f "$SVC_DIR/lambda-apis/Cargo.toml" ]; then
+    # `cargo lambda watch` reads a manifest even with --only-lambda-apis: give it an empty
+    # package, so it never touches (or locks) the workspace the tests run from.
+    mkdir -p "$SVC_DIR/lambda-apis/src" &&
+      printf '[package]\nname = "lambda-apis"\nversion = "0.0.0"\nedition = "2021"\n' > "$SVC_DIR/lambda-apis/Cargo.toml" &&
+      echo 'fn main() {}' > "$SVC_DIR/lambda-apis/src/main.rs" || return 1
   fi
   if [ ! -x "$SVC_DIR/node/node_modules/.bin/azurite-blob" ]; then
     log "npm install azurite"
@@ -63,17 +77,21 @@ start() {
   install || { log "install failed"; return 1; }
   stop 2>/dev/null
   mkdir -p "$SVC_DIR/azurite" "$SVC_DIR/www"
-  local V="$SVC_DIR/venv/bin" MOTO GCS AZ WWW
-  MOTO=$(free_port); GCS=$(free_port); AZ=$(free_port); WWW=$(free_port)
+  local V="$SVC_DIR/venv/bin" MOTO GCS AZ WWW LAMBDA
+  MOTO=$(free_port); GCS=$(free_port); AZ=$(free_port); WWW=$(free_port); LAMBDA=$(free_port)
   bg moto "$V/python" "$HERE/moto_serial.py" 127.0.0.1 "$MOTO"   # one request at a time: see the file
   bg gcs "$V/python" "$HERE/gcs_emulator_shim.py" start --host 127.0.0.1 --port "$GCS" --in-memory --default-bucket mosaic-test
   bg azurite "$SVC_DIR/node/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ" \
     --location "$SVC_DIR/azurite" --silent --skipApiVersionCheck --loose --disableTelemetry
   (cd "$SVC_DIR/www" && bg www "$V/python" -m RangeHTTPServer "$WWW" --bind 127.0.0.1)
+  (cd "$SVC_DIR/lambda-apis" && bg lambda "$SVC_DIR/lambda-venv/bin/cargo-lambda" lambda watch \
+    --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$LAMBDA")
   wait_for moto 60 curl -sf "http://127.0.0.1:$MOTO/moto-api/" || rc=1
   wait_for gcs 60 curl -sf "http://127.0.0.1:$GCS/storage/v1/b/mosaic-test" || rc=1
   wait_for azurite 60 bash -c "curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$AZ/devstoreaccount1?comp=list' | grep -q 403" || rc=1
   wait_for www 30 curl -sf -o /dev/null "http://127.0.0.1:$WWW/" || rc=1
+  # its routes hold a GET open (like Lambda's `invocation/next`): probe the port only
+  wait_for lambda 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LAMBDA" || rc=1
   "$V/python" "$HERE/azurite_mkcontainer.py" mosaic-test "http://127.0.0.1:$AZ" >/dev/null || rc=1
   curl -sf -X PUT "http://127.0.0.1:$MOTO/mosaic-test" >/dev/null || rc=1   # moto accepts unsigned bucket creation
   cat > "$env_file" <<ENV
@@ -89,6 +107,7 @@ export AZURE_STORAGE_CONNECTION_STRING='DefaultEndpointsProtocol=http;AccountNam
 export GOOGLE_SERVICE_ACCOUNT_KEY='{"gcs_base_url":"http://127.0.0.1:$GCS","disable_oauth":true,"client_email":"","private_key":"","private_key_id":""}'
 export CPL_GS_ENDPOINT=http://127.0.0.1:$GCS/ GS_NO_SIGN_REQUEST=YES
 export MOSAIC_TEST_HTTP_URL=http://127.0.0.1:$WWW MOSAIC_TEST_HTTP_DIR=$SVC_DIR/www
+export MOSAIC_TEST_LAMBDA_RUNTIME_API=http://127.0.0.1:$LAMBDA/.rt MOSAIC_TEST_LAMBDA_INVOKE=http://127.0.0.1:$LAMBDA/2015-03-31/functions/_/invocations
 export MOSAIC_TEST_SERVICES=1
 ENV
   return $rc
@@ -96,7 +115,7 @@ ENV
 
 stop() {
   local n pid
-  for n in www azurite gcs moto; do
+  for n in lambda www azurite gcs moto; do
     [ -f "$SVC_DIR/$n.pid" ] || continue
     pid=$(cat "$SVC_DIR/$n.pid")
     if kill "$pid" 2>/dev/null; then

@@ -121,6 +121,13 @@ fn eventbridge(detail_type: &str, key: &str) -> Value {
                       "object": {"key": key, "size": 1}, "reason": "PutObject"}})
 }
 
+/// One SQS message as Lambda's SQS event source delivers it.
+fn message(id: &str, body: String) -> Value {
+    json!({"messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
+           "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
+           "eventSourceARN": "arn:aws:sqs:us-east-1:1:ingest", "awsRegion": "us-east-1"})
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_events_build_the_index_cogeo_mosaic_builds_in_one_go() {
     require_services();
@@ -204,11 +211,6 @@ async fn sqs_batches_retry_only_the_messages_that_failed() {
     start_mosaic(&uri, &prefix).await;
     let ingest = Ingest::new(Config::new(&uri)).unwrap();
 
-    let message = |id: &str, body: String| {
-        json!({"messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
-               "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-               "eventSourceARN": "arn:aws:sqs:us-east-1:1:ingest", "awsRegion": "us-east-1"})
-    };
     let key = |name: &str| format!("{prefix}/{name}");
     let event = json!({"Records": [
         message("created", s3_notification("ObjectCreated:Put", &key(COGS[1])).to_string()),
@@ -318,4 +320,102 @@ async fn binary_applies_an_event_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// POSTs an invocation to the Lambda runtime API emulator and returns what Lambda would
+/// answer the caller (HTTP/1.1 by hand: one request, `Connection: close`). A failed
+/// invocation comes back as Lambda's `{"errorType", "errorMessage"}`.
+fn invoke(event: &Value) -> Value {
+    use std::io::{Read, Write};
+    let url = std::env::var("MOSAIC_TEST_LAMBDA_INVOKE").expect("services env");
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, path) = rest.split_at(rest.find('/').unwrap());
+    let body = event.to_string();
+    let mut conn = std::net::TcpStream::connect(host).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        conn,
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    // The emulator answers with a Content-Length body and closes: the rest is the payload.
+    let (_, payload) = response.split_once("\r\n\r\n").unwrap();
+    serde_json::from_str(payload).unwrap_or_else(|e| panic!("{e}: {response}"))
+}
+
+/// The function process; killed when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The binary in Lambda mode under a real Lambda runtime API (cargo-lambda's emulator,
+/// started by `infra/services.sh`): `lambda_runtime`'s loop, the answers Lambda would get
+/// for an SQS batch, an EventBridge event and a malformed event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lambda_runtime_invocations() {
+    require_services();
+    let prefix = upload_cogs().await;
+    let dir = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}:rgb", dir.path().join("index.db").display());
+    start_mosaic(&uri, &prefix).await;
+    let _function = Running(
+        std::process::Command::new(workspace_bin("ingest"))
+            .env(
+                "AWS_LAMBDA_RUNTIME_API",
+                std::env::var("MOSAIC_TEST_LAMBDA_RUNTIME_API").unwrap(),
+            )
+            .env("AWS_LAMBDA_FUNCTION_NAME", "_")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("MOSAIC_URI", &uri)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let key = |name: &str| format!("{prefix}/{name}");
+    let batch = json!({"Records": [
+        message("ok", s3_notification("ObjectCreated:Put", &key(COGS[1])).to_string()),
+        message("bad", "garbage".into()),
+    ]});
+    let deleted = eventbridge("Object Deleted", &key(COGS[0]));
+    let answers = tokio::task::spawn_blocking(move || {
+        [
+            invoke(&batch),
+            invoke(&deleted),
+            invoke(&json!({"hello": "world"})),
+        ]
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        answers[0],
+        json!({"batchItemFailures": [{"itemIdentifier": "bad"}]})
+    );
+    assert!(
+        answers[1]["outcomes"][0]["quadkeys"].as_u64().unwrap() > 0,
+        "{}",
+        answers[1]
+    );
+    assert_eq!(answers[2]["errorType"], "mosaic::Error", "{}", answers[2]);
+    assert!(
+        answers[2]["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("not an S3, SQS or EventBridge event"),
+        "{}",
+        answers[2]
+    );
+    let assets: Vec<String> = stored_tiles(&uri).await.into_values().flatten().collect();
+    assert!(assets.contains(&asset(&prefix, COGS[1])));
+    assert!(!assets.contains(&asset(&prefix, COGS[0])));
 }
