@@ -264,7 +264,8 @@ pub struct Outcome {
     pub asset: String,
     /// Created or removed.
     pub change: Change,
-    /// Quadkeys whose asset list changed.
+    /// Quadkeys edited: those the footprint covers (created; a replay edits them again
+    /// without changing them) or those that listed the asset (removed).
     pub quadkeys: usize,
     /// Why nothing was done, when nothing was.
     #[serde(skip_serializing_if = "Option::is_none")]
