@@ -15,6 +15,7 @@ use crate::error::run_blocking;
 use crate::index::{Lookup, LookupOptions};
 use crate::mosaicjson::MosaicJson;
 use crate::pyjson::{dumps, py_float};
+use crate::stac;
 use crate::tms::{Tile, TileMatrixSet};
 use crate::{Error, Result};
 
@@ -32,6 +33,7 @@ impl Cli {
         match &self.command {
             Command::Create(a) => a.common.quiet,
             Command::CreateFromFeatures(a) => a.common.quiet,
+            Command::CreateFromStac(a) => a.common.quiet,
             Command::Update(a) => a.quiet,
             Command::Footprint(a) => a.quiet,
             _ => false,
@@ -82,6 +84,8 @@ enum Command {
     Create(CreateArgs),
     /// Create a mosaic from GeoJSON footprints.
     CreateFromFeatures(FeaturesArgs),
+    /// Create a mosaic from the items of a STAC API search.
+    CreateFromStac(StacArgs),
     /// Add COGs to an existing mosaic (written back in place).
     Update(UpdateArgs),
     /// Store a MosaicJSON document (file or stdin) at a URI.
@@ -253,6 +257,33 @@ struct FeaturesArgs {
 }
 
 #[derive(Debug, Args)]
+struct StacArgs {
+    /// The search endpoint (`https://host/search`; a `stac+` prefix is accepted).
+    url: String,
+    /// The search body: JSON text, `@file.json`, or `-` for stdin.
+    #[arg(long, default_value = "{}")]
+    query: String,
+    /// Minimum zoom.
+    #[arg(long, required = true)]
+    minzoom: u8,
+    /// Maximum zoom.
+    #[arg(long, required = true)]
+    maxzoom: u8,
+    /// The item asset whose `href` becomes the mosaic's asset (default: the item's URL,
+    /// as cogeo-mosaic's `default_stac_accessor`).
+    #[arg(long)]
+    asset: Option<String>,
+    /// Items per page (default 500, unless the query sets `limit`).
+    #[arg(long)]
+    limit: Option<u64>,
+    /// Stop after this many items.
+    #[arg(long)]
+    max_items: Option<usize>,
+    #[command(flatten)]
+    common: CommonCreate,
+}
+
+#[derive(Debug, Args)]
 struct UpdateArgs {
     /// URL list file.
     input_files: String,
@@ -366,6 +397,25 @@ fn default_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get() * 5)
         .unwrap_or(10)
+}
+
+/// Logs to stderr at `RUST_LOG`'s levels, else at `default` (`error`, `warn`, `info`…): one
+/// setup for the CLI and every function binary.
+pub fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+/// A JSON document from a file or, for `-`, stdin (the functions' local mode reads their
+/// event this way).
+pub fn read_json_input(path: &str) -> Result<Value> {
+    serde_json::from_slice(&read_input(path)?)
+        .map_err(|e| Error::InvalidInput(format!("{path} is not JSON: {e}")))
 }
 
 fn read_input(path: &str) -> Result<Vec<u8>> {
@@ -533,6 +583,37 @@ pub async fn run(cli: Cli) -> Result<()> {
                 MosaicJson::from_footprints_owned(fps, &opts)
             })
             .await?;
+            emit_document(&doc, a.common.output.as_deref()).await
+        }
+        Command::CreateFromStac(a) => {
+            let text = match a.query.as_str() {
+                "-" => read_input("-")?,
+                q => match q.strip_prefix('@') {
+                    Some(path) => read_input(path)?,
+                    None => q.as_bytes().to_vec(),
+                },
+            };
+            let query: Value = serde_json::from_slice(&text)
+                .map_err(|e| Error::InvalidInput(format!("--query is not JSON: {e}")))?;
+            let mut opts = CreateOptions::new(a.minzoom, a.maxzoom);
+            apply_common(&mut opts, &a.common)?;
+            let search = stac::SearchOptions {
+                limit: a.limit,
+                max_items: a.max_items,
+            };
+            let accessor = match &a.asset {
+                Some(key) => stac::ItemAccessor::Asset(key.clone()),
+                None => stac::ItemAccessor::ItemUrl,
+            };
+            let (doc, unplaced) =
+                stac::mosaic_from_search(&a.url, &query, &search, &accessor, &opts).await?;
+            if !unplaced.is_empty() && !a.common.quiet {
+                warn(&format!(
+                    "{} items without a geometry left out: {}",
+                    unplaced.len(),
+                    unplaced.join(", ")
+                ));
+            }
             emit_document(&doc, a.common.output.as_deref()).await
         }
         Command::Update(a) => {

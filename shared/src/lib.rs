@@ -27,6 +27,7 @@ pub mod index;
 pub mod mosaicjson;
 pub mod pyjson;
 pub mod render;
+pub mod stac;
 pub mod tms;
 
 pub use error::{Error, Result, run_blocking};

@@ -7,7 +7,6 @@
 //! MOSAIC_URI=sqlite:///index.db:cogs ingest < event.json
 //! ```
 
-use std::io::Read;
 use std::sync::Arc;
 
 use ingest::{Config, Ingest};
@@ -16,13 +15,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .without_time()
-        .init();
+    mosaic::cli::init_logging("info");
     let code = match run().await {
         Ok(()) => 0,
         Err(e) => {
@@ -48,25 +41,8 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         }))
         .await;
     }
-    let mut text = String::new();
-    match std::env::args().nth(1).filter(|a| a != "-") {
-        Some(path) => {
-            text = std::fs::read_to_string(&path).map_err(|e| mosaic::Error::Io {
-                path: path.clone().into(),
-                source: e,
-            })?
-        }
-        None => {
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|e| mosaic::Error::Io {
-                    path: "stdin".into(),
-                    source: e,
-                })?;
-        }
-    }
-    let event: Value = serde_json::from_str(&text)
-        .map_err(|e| mosaic::Error::InvalidInput(format!("the event is not JSON: {e}")))?;
+    let path = std::env::args().nth(1).unwrap_or_else(|| "-".into());
+    let event = mosaic::cli::read_json_input(&path)?;
     println!("{}", ingest.handle(event).await?);
     Ok(())
 }

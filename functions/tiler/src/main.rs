@@ -10,12 +10,7 @@ use tiler::{AppState, Config, app, demo};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    mosaic::cli::init_logging("info");
     // Warm GDAL and PROJ (driver registry, proj.db, lazy symbol binding) while the server
     // starts, so the first tile does not pay for it alone.
     std::thread::spawn(tiler::warm_up);

@@ -1,0 +1,380 @@
+//! STAC API item search and mosaics built from its items (cogeo-mosaic's `STACBackend`
+//! creation path).
+//!
+//! [`search`] POSTs a query to a `/search` endpoint and pages through the results. Unlike
+//! cogeo-mosaic it follows the STAC API `next` link of either method (GET: its `href`;
+//! POST: its `href` with its `body`, merged into the current body when `merge` is true,
+//! else replacing it) and needs no `context` (cogeo-mosaic#189, #240). When an API gives no
+//! `next` link but reports more matches than returned, cogeo-mosaic's legacy `page`
+//! parameter is tried, and stops at the first empty or repeated page.
+//!
+//! ```no_run
+//! # async fn run() -> mosaic::Result<()> {
+//! use mosaic::stac::{ItemAccessor, SearchOptions, footprints_from_items, search};
+//! let query = serde_json::json!({"collections": ["sentinel-2-l2a"], "bbox": [10, 45, 11, 46]});
+//! let items = search("https://example.com/search", &query, &SearchOptions::default()).await?;
+//! let footprints = footprints_from_items(&items, &ItemAccessor::Asset("visual".into()))?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::create::{Footprint, parse_geometry};
+use crate::{Error, Result};
+
+/// cogeo-mosaic's page size when the query sets none.
+pub const DEFAULT_LIMIT: u64 = 500;
+
+/// Paging limits of a [`search`].
+#[derive(Debug, Clone, Default)]
+pub struct SearchOptions {
+    /// Items per page, sent as `limit` when the query has none (default [`DEFAULT_LIMIT`]).
+    pub limit: Option<u64>,
+    /// Stop after this many items (the rest are not requested).
+    pub max_items: Option<usize>,
+}
+
+/// How an item becomes an asset of the mosaic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ItemAccessor {
+    /// cogeo-mosaic's `default_stac_accessor`: the item's `self` link, else
+    /// `{root}/collections/{collection}/items/{id}`, else its `id`.
+    ItemUrl,
+    /// The `href` of the item's asset with this key (e.g. `visual`), for mosaics of COGs.
+    Asset(String),
+}
+
+/// One request of a paged search.
+#[derive(Debug, Clone, PartialEq)]
+enum Request {
+    Get(String),
+    Post(String, Value),
+}
+
+/// Items matching `query` at the search endpoint `url`, in the API's order, every page.
+///
+/// Errors: 401/403 → [`Error::Auth`], 404 → [`Error::NotFound`], other failures (status,
+/// network, a body that is not an ItemCollection) → [`Error::Storage`] naming the URL.
+pub async fn search(url: &str, query: &Value, opts: &SearchOptions) -> Result<Vec<Value>> {
+    let Value::Object(body) = query else {
+        return Err(Error::InvalidInput(format!(
+            "a STAC search query is a JSON object, not {query}"
+        )));
+    };
+    let mut body = body.clone();
+    body.entry("limit")
+        .or_insert_with(|| Value::from(opts.limit.unwrap_or(DEFAULT_LIMIT)));
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+    let mut request = Request::Post(url.to_string(), Value::Object(body.clone()));
+    let mut seen = HashSet::new();
+    let mut items: Vec<Value> = Vec::new();
+    let mut legacy_page = 1u64;
+    loop {
+        if !seen.insert(format!("{request:?}")) {
+            // An API answering the same next link again would page forever.
+            tracing::warn!("{url}: the search repeats a page; stopping");
+            break;
+        }
+        let page = fetch_page(&client, &request).await?;
+        let features = match page.get("features") {
+            Some(Value::Array(f)) => f,
+            _ => {
+                return Err(Error::Storage {
+                    uri: url.into(),
+                    reason: "the answer is not an ItemCollection (no `features` array)".into(),
+                });
+            }
+        };
+        if features.is_empty() {
+            break;
+        }
+        items.extend(features.iter().cloned());
+        if let Some(max) = opts.max_items
+            && items.len() >= max
+        {
+            items.truncate(max);
+            break;
+        }
+        request = match next_request(&page, &request)? {
+            Some(next) => next,
+            None => {
+                // cogeo-mosaic's paging for APIs without links: `page` while matches remain.
+                match matched(&page) {
+                    Some(m) if (items.len() as u64) < m => {
+                        legacy_page += 1;
+                        let mut b = body.clone();
+                        b.insert("page".into(), Value::from(legacy_page));
+                        Request::Post(url.to_string(), Value::Object(b))
+                    }
+                    _ => break,
+                }
+            }
+        };
+    }
+    Ok(items)
+}
+
+async fn fetch_page(client: &reqwest::Client, request: &Request) -> Result<Value> {
+    let (url, sent) = match request {
+        Request::Get(url) => (url, client.get(url)),
+        Request::Post(url, body) => (
+            url,
+            client
+                .post(url)
+                .header("Content-Type", "application/json")
+                .body(body.to_string()),
+        ),
+    };
+    let storage = |reason: String| Error::Storage {
+        uri: url.clone(),
+        reason,
+    };
+    let response = sent
+        .header("Accept", "application/geo+json, application/json")
+        .send()
+        .await
+        .map_err(|e| storage(format!("request failed: {e}")))?;
+    let status = response.status();
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| storage(format!("reading the answer: {e}")))?;
+    if !status.is_success() {
+        let excerpt: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+        return Err(match status.as_u16() {
+            401 | 403 => Error::Auth {
+                uri: url.clone(),
+                reason: format!("{status}: {excerpt}"),
+            },
+            404 => Error::NotFound { uri: url.clone() },
+            _ => storage(format!("{status}: {excerpt}")),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| storage(format!("the answer is not JSON: {e}")))
+}
+
+/// The request of the page after `page`, from its `next` link.
+fn next_request(page: &Value, current: &Request) -> Result<Option<Request>> {
+    let Some(link) = page["links"]
+        .as_array()
+        .and_then(|links| links.iter().find(|l| l["rel"] == "next"))
+    else {
+        return Ok(None);
+    };
+    let Some(href) = link["href"].as_str() else {
+        return Err(Error::Storage {
+            uri: current_url(current).into(),
+            reason: "a `next` link without `href`".into(),
+        });
+    };
+    let method = link["method"].as_str().unwrap_or("GET");
+    if method.eq_ignore_ascii_case("GET") {
+        return Ok(Some(Request::Get(href.to_string())));
+    }
+    if !method.eq_ignore_ascii_case("POST") {
+        return Err(Error::Storage {
+            uri: href.into(),
+            reason: format!("`next` link with method {method}"),
+        });
+    }
+    let link_body = link["body"].as_object().cloned().unwrap_or_default();
+    let body = if link["merge"] == true {
+        let mut merged: Map<String, Value> = match current {
+            Request::Post(_, Value::Object(b)) => b.clone(),
+            _ => Map::new(),
+        };
+        merged.extend(link_body);
+        merged
+    } else {
+        link_body
+    };
+    Ok(Some(Request::Post(href.to_string(), Value::Object(body))))
+}
+
+fn current_url(r: &Request) -> &str {
+    match r {
+        Request::Get(u) | Request::Post(u, _) => u,
+    }
+}
+
+/// Matches reported by the page: `numberMatched`, or the `context` / `meta` extension's
+/// `matched` / `found`.
+fn matched(page: &Value) -> Option<u64> {
+    page["numberMatched"].as_u64().or_else(|| {
+        ["context", "meta"]
+            .iter()
+            .find_map(|k| page[k]["matched"].as_u64().or(page[k]["found"].as_u64()))
+    })
+}
+
+/// The asset an item stands for.
+pub fn item_asset(item: &Value, accessor: &ItemAccessor) -> Result<String> {
+    let id = item["id"].as_str().unwrap_or("(no id)");
+    match accessor {
+        ItemAccessor::Asset(key) => item["assets"][key]["href"]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| Error::InvalidInput(format!("item {id} has no asset `{key}`"))),
+        ItemAccessor::ItemUrl => {
+            let link = |rel: &str| {
+                item["links"]
+                    .as_array()
+                    .and_then(|l| l.iter().find(|l| l["rel"] == rel))
+                    .and_then(|l| l["href"].as_str())
+            };
+            if let Some(href) = link("self") {
+                return Ok(href.to_string());
+            }
+            if let (Some(root), Some(collection)) = (link("root"), item["collection"].as_str()) {
+                return Ok(format!(
+                    "{}/collections/{collection}/items/{id}",
+                    root.trim_end_matches('/')
+                ));
+            }
+            item["id"]
+                .as_str()
+                .map(String::from)
+                .ok_or_else(|| Error::InvalidInput("an item without links has no `id`".into()))
+        }
+    }
+}
+
+/// Footprints of `items` (Polygon or MultiPolygon geometries) in their order. Items without
+/// a geometry cannot be placed: they are left out and their ids returned.
+pub fn footprints_from_items(
+    items: &[Value],
+    accessor: &ItemAccessor,
+) -> Result<(Vec<Footprint>, Vec<String>)> {
+    let mut footprints = Vec::with_capacity(items.len());
+    let mut unplaced = Vec::new();
+    for item in items {
+        let id = item["id"].as_str().unwrap_or("(no id)");
+        let geometry = &item["geometry"];
+        if geometry.is_null() {
+            unplaced.push(id.to_string());
+            continue;
+        }
+        let polygons =
+            parse_geometry(geometry).map_err(|e| Error::InvalidInput(format!("item {id}: {e}")))?;
+        footprints.push(Footprint {
+            asset: item_asset(item, accessor)?,
+            polygons,
+        });
+    }
+    Ok((footprints, unplaced))
+}
+
+/// A mosaic of the items `query` finds at `url` (cogeo-mosaic's `STACBackend` creation):
+/// every page fetched, items placed by their geometry, created with `create` off the async
+/// runtime. Returns the document and the ids of items left out for lack of a geometry.
+pub async fn mosaic_from_search(
+    url: &str,
+    query: &Value,
+    search_opts: &SearchOptions,
+    accessor: &ItemAccessor,
+    create: &crate::create::CreateOptions,
+) -> Result<(crate::MosaicJson, Vec<String>)> {
+    let url = url.strip_prefix("stac+").unwrap_or(url);
+    let items = search(url, query, search_opts).await?;
+    let (footprints, unplaced) = footprints_from_items(&items, accessor)?;
+    if footprints.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "the search at {url} found no item with a geometry ({} items)",
+            items.len()
+        )));
+    }
+    let create = create.clone();
+    let doc = crate::run_blocking("create", move || {
+        crate::MosaicJson::from_footprints_owned(footprints, &create)
+    })
+    .await?;
+    Ok((doc, unplaced))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn next_links_of_either_method() {
+        let post = Request::Post("u".into(), json!({"collections": ["c"], "limit": 5}));
+        let page = json!({"links": [{"rel": "next", "href": "http://h/search?token=x"}]});
+        assert_eq!(
+            next_request(&page, &post).unwrap(),
+            Some(Request::Get("http://h/search?token=x".into()))
+        );
+        let page = json!({"links": [{"rel": "next", "href": "http://h/search", "method": "POST",
+                                     "body": {"token": "next:1"}}]});
+        assert_eq!(
+            next_request(&page, &post).unwrap(),
+            Some(Request::Post(
+                "http://h/search".into(),
+                json!({"token": "next:1"})
+            ))
+        );
+        let page = json!({"links": [{"rel": "next", "href": "http://h/search", "method": "POST",
+                                     "body": {"token": "next:1"}, "merge": true}]});
+        assert_eq!(
+            next_request(&page, &post).unwrap(),
+            Some(Request::Post(
+                "http://h/search".into(),
+                json!({"collections": ["c"], "limit": 5, "token": "next:1"})
+            ))
+        );
+        assert_eq!(next_request(&json!({"links": []}), &post).unwrap(), None);
+    }
+
+    #[test]
+    fn matched_from_numbers_context_or_meta() {
+        assert_eq!(matched(&json!({"numberMatched": 7})), Some(7));
+        assert_eq!(matched(&json!({"context": {"matched": 8}})), Some(8));
+        assert_eq!(matched(&json!({"meta": {"found": 9}})), Some(9));
+        assert_eq!(matched(&json!({})), None);
+    }
+
+    #[test]
+    fn accessors() {
+        let item = json!({"id": "i", "collection": "c",
+                          "links": [{"rel": "root", "href": "http://h/api/"}],
+                          "assets": {"visual": {"href": "s3://b/i.tif"}}});
+        assert_eq!(
+            item_asset(&item, &ItemAccessor::ItemUrl).unwrap(),
+            "http://h/api/collections/c/items/i"
+        );
+        assert_eq!(
+            item_asset(&item, &ItemAccessor::Asset("visual".into())).unwrap(),
+            "s3://b/i.tif"
+        );
+        assert!(item_asset(&item, &ItemAccessor::Asset("red".into())).is_err());
+        let with_self = json!({"id": "i", "links": [{"rel": "self", "href": "http://h/i.json"}]});
+        assert_eq!(
+            item_asset(&with_self, &ItemAccessor::ItemUrl).unwrap(),
+            "http://h/i.json"
+        );
+        assert_eq!(
+            item_asset(&json!({"id": "i"}), &ItemAccessor::ItemUrl).unwrap(),
+            "i"
+        );
+    }
+
+    #[test]
+    fn items_without_geometry_are_left_out() {
+        let items = [
+            json!({"id": "a", "geometry": null}),
+            json!({"id": "b", "geometry": {"type": "Polygon",
+                   "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 1], [0, 0]]]}}),
+        ];
+        let (fps, unplaced) = footprints_from_items(&items, &ItemAccessor::ItemUrl).unwrap();
+        assert_eq!(unplaced, ["a"]);
+        assert_eq!(fps.len(), 1);
+        assert_eq!(fps[0].asset, "b");
+    }
+}
