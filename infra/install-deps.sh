@@ -2,13 +2,14 @@
 # Installs the system packages the workspace builds and tests against (Debian 12):
 # GDAL 3.6 (libgdal-dev for the `gdal` crate, gdal-bin for checks) and, with `--browser`,
 # Chromium for the viewer's browser test plus what infra/services.sh needs for the local
-# cloud-service emulators (python3-venv, nodejs, npm). Idempotent.
+# cloud-service emulators (python3-venv, nodejs, npm, PostgreSQL 15 + PostGIS 3 under the
+# STAC API). Idempotent.
 # apt-get can fail once on these machines (the image deletes .debs between dpkg runs);
 # the install is retried.
 set -euo pipefail
 
 pkgs=(libgdal-dev gdal-bin pkg-config)
-[ "${1:-}" = "--browser" ] && pkgs+=(chromium fonts-dejavu-core python3-venv)
+[ "${1:-}" = "--browser" ] && pkgs+=(chromium fonts-dejavu-core python3-venv postgresql-15 postgresql-15-postgis-3)
 # Node may come from elsewhere than Debian (nvm, NodeSource); only ask apt when absent.
 if [ "${1:-}" = "--browser" ]; then
   command -v node >/dev/null || pkgs+=(nodejs)

@@ -2,7 +2,8 @@
 # Local stand-ins for the cloud services the tests talk to, on free loopback ports:
 #   S3 + DynamoDB (moto server, PyPI; conditional writes made atomic by moto_serial.py), Azure Blob (Azurite, npm), GCS (gcp-storage-emulator + shim,
 #   PyPI), plain HTTP with Range support (RangeHTTPServer, PyPI); cfn-lint (PyPI) checks template.yaml;
-#   the Lambda runtime API (cargo-lambda, PyPI) runs the function binaries as Lambda would.
+#   the Lambda runtime API (cargo-lambda, PyPI) runs the function binaries as Lambda would;
+#   a STAC API (stac-fastapi-pgstac + pypgstac, PyPI, on Debian's PostgreSQL 15 + PostGIS 3).
 #
 #   bash infra/services.sh start ENV_FILE   # install what is missing, start, wait, write exports
 #   bash infra/services.sh stop             # stop exactly the processes started (by PID)
@@ -32,6 +33,14 @@ install() {
     python3 -m venv "$SVC_DIR/peer-venv" || return 1
     "$SVC_DIR/peer-venv/bin/pip" install -q --disable-pip-version-check "${PEER_PKGS[@]}" ||
       "$SVC_DIR/peer-venv/bin/pip" install -q --disable-pip-version-check "${PEER_PKGS[@]}" || return 1
+  fi
+  # STAC API: stac-fastapi-pgstac on pgstac (PostgreSQL + PostGIS from Debian, install-deps.sh)
+  if [ ! -x "$SVC_DIR/stac-venv/bin/pypgstac" ] || [ ! -x "$SVC_DIR/stac-venv/bin/uvicorn" ]; then
+    local STAC_PKGS=('stac-fastapi-pgstac[server]==7.2.0' 'pypgstac[psycopg]==0.10.0')
+    log "pip install ${STAC_PKGS[*]} (stac venv)"
+    python3 -m venv "$SVC_DIR/stac-venv" || return 1
+    "$SVC_DIR/stac-venv/bin/pip" install -q --disable-pip-version-check "${STAC_PKGS[@]}" ||
+      "$SVC_DIR/stac-venv/bin/pip" install -q --disable-pip-version-check "${STAC_PKGS[@]}" || return 1
   fi
   # Lambda runtime API emulator (cargo-lambda; without its zig dependency, only `watch` is used)
   if [ ! -x "$SVC_DIR/lambda-venv/bin/cargo-lambda" ]; then
@@ -72,13 +81,35 @@ wait_for() { # name, seconds, probe...
   log "$name NOT ready after ${t}s:"; tail -20 "$SVC_DIR/$name.log" >&2; return 1
 }
 
+PG_BIN=/usr/lib/postgresql/15/bin
+as_postgres() { runuser -u postgres -- "$@"; }
+
+# A throwaway PostgreSQL cluster (trust auth, loopback, socket in its own directory) with
+# the pgstac schema, and stac-fastapi-pgstac on it with the transactions extension (the
+# tests load their items through the API).
+start_stac() {
+  local pg_port=$1 stac_port=$2 pg="$SVC_DIR/pg"
+  rm -rf "$pg" && mkdir -p "$pg" && chown postgres: "$pg" && chmod 700 "$pg" || return 1
+  chmod o+x "$SVC_DIR"
+  as_postgres "$PG_BIN/initdb" -D "$pg/data" -U postgres --auth=trust -E UTF8 >"$SVC_DIR/pg-init.log" 2>&1 || return 1
+  as_postgres "$PG_BIN/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -t 60 \
+    -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1" start >/dev/null || return 1
+  export PGHOST=127.0.0.1 PGPORT=$pg_port PGUSER=postgres PGPASSWORD=unused
+  PGDATABASE=postgres psql -qc "create database pgstac" || return 1
+  PGDATABASE=pgstac "$SVC_DIR/stac-venv/bin/pypgstac" migrate >/dev/null || return 1
+  bg stac env PGDATABASE=pgstac ENABLE_TRANSACTIONS_EXTENSIONS=TRUE \
+    "$SVC_DIR/stac-venv/bin/uvicorn" stac_fastapi.pgstac.app:create_app --factory \
+    --host 127.0.0.1 --port "$stac_port"
+}
+
 start() {
   local env_file=$1 rc=0
   install || { log "install failed"; return 1; }
   stop 2>/dev/null
   mkdir -p "$SVC_DIR/azurite" "$SVC_DIR/www"
-  local V="$SVC_DIR/venv/bin" MOTO GCS AZ WWW LAMBDA
+  local V="$SVC_DIR/venv/bin" MOTO GCS AZ WWW LAMBDA PG STAC
   MOTO=$(free_port); GCS=$(free_port); AZ=$(free_port); WWW=$(free_port); LAMBDA=$(free_port)
+  PG=$(free_port); STAC=$(free_port)
   bg moto "$V/python" "$HERE/moto_serial.py" 127.0.0.1 "$MOTO"   # one request at a time: see the file
   bg gcs "$V/python" "$HERE/gcs_emulator_shim.py" start --host 127.0.0.1 --port "$GCS" --in-memory --default-bucket mosaic-test
   bg azurite "$SVC_DIR/node/node_modules/.bin/azurite-blob" --blobHost 127.0.0.1 --blobPort "$AZ" \
@@ -86,11 +117,13 @@ start() {
   (cd "$SVC_DIR/www" && bg www "$V/python" -m RangeHTTPServer "$WWW" --bind 127.0.0.1)
   (cd "$SVC_DIR/lambda-apis" && bg lambda "$SVC_DIR/lambda-venv/bin/cargo-lambda" lambda watch \
     --only-lambda-apis --invoke-address 127.0.0.1 --invoke-port "$LAMBDA")
+  (start_stac "$PG" "$STAC") || { log "PostgreSQL/pgstac did not start:"; tail -20 "$SVC_DIR/pg/server.log" "$SVC_DIR/pg-init.log" >&2 2>/dev/null; rc=1; }
   wait_for moto 60 curl -sf "http://127.0.0.1:$MOTO/moto-api/" || rc=1
   wait_for gcs 60 curl -sf "http://127.0.0.1:$GCS/storage/v1/b/mosaic-test" || rc=1
   wait_for azurite 60 bash -c "curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$AZ/devstoreaccount1?comp=list' | grep -q 403" || rc=1
   wait_for www 30 curl -sf -o /dev/null "http://127.0.0.1:$WWW/" || rc=1
   # its routes hold a GET open (like Lambda's `invocation/next`): probe the port only
+  wait_for stac 90 curl -sf "http://127.0.0.1:$STAC/_mgmt/ping" || rc=1
   wait_for lambda 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LAMBDA" || rc=1
   "$V/python" "$HERE/azurite_mkcontainer.py" mosaic-test "http://127.0.0.1:$AZ" >/dev/null || rc=1
   curl -sf -X PUT "http://127.0.0.1:$MOTO/mosaic-test" >/dev/null || rc=1   # moto accepts unsigned bucket creation
@@ -108,6 +141,7 @@ export GOOGLE_SERVICE_ACCOUNT_KEY='{"gcs_base_url":"http://127.0.0.1:$GCS","disa
 export CPL_GS_ENDPOINT=http://127.0.0.1:$GCS/ GS_NO_SIGN_REQUEST=YES
 export MOSAIC_TEST_HTTP_URL=http://127.0.0.1:$WWW MOSAIC_TEST_HTTP_DIR=$SVC_DIR/www
 export MOSAIC_TEST_LAMBDA_RUNTIME_API=http://127.0.0.1:$LAMBDA/.rt MOSAIC_TEST_LAMBDA_INVOKE=http://127.0.0.1:$LAMBDA/2015-03-31/functions/_/invocations
+export STAC_API_URL=http://127.0.0.1:$STAC
 export MOSAIC_TEST_SERVICES=1
 ENV
   return $rc
@@ -115,7 +149,10 @@ ENV
 
 stop() {
   local n pid
-  for n in lambda www azurite gcs moto; do
+  if [ -f "$SVC_DIR/pg/data/postmaster.pid" ]; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$SVC_DIR/pg/data" -m fast -w stop >/dev/null 2>&1 && log "stopped postgres"
+  fi
+  for n in stac lambda www azurite gcs moto; do
     [ -f "$SVC_DIR/$n.pid" ] || continue
     pid=$(cat "$SVC_DIR/$n.pid")
     if kill "$pid" 2>/dev/null; then

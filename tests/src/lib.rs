@@ -453,3 +453,34 @@ pub fn assert_cli_assets(uri: &str, reference: &mosaic::MosaicJson, n: usize) {
         assert_eq!(&got, assets, "{uri} {qk}");
     }
 }
+
+/// cogeo-mosaic creation keyword arguments (a calls file's `kwargs`) as our options.
+pub fn create_options(kwargs: &Value) -> mosaic::create::CreateOptions {
+    let z = |k: &str| kwargs.get(k).and_then(Value::as_u64).map(|v| v as u8);
+    let mut o =
+        mosaic::create::CreateOptions::new(z("minzoom").unwrap_or(0), z("maxzoom").unwrap_or(30));
+    o.quadkey_zoom = z("quadkey_zoom");
+    o.minimum_tile_cover = kwargs.get("minimum_tile_cover").and_then(Value::as_f64);
+    o.tile_cover_sort = kwargs
+        .get("tile_cover_sort")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    o.maximum_items_per_tile = kwargs
+        .get("maximum_items_per_tile")
+        .and_then(Value::as_u64)
+        .map(|v| v as usize);
+    let s = |k: &str| kwargs.get(k).and_then(Value::as_str).map(String::from);
+    o.asset_prefix = s("asset_prefix");
+    o.asset_type = s("asset_type");
+    o.data_type = s("data_type");
+    o.name = s("name");
+    o.description = s("description");
+    o.attribution = s("attribution");
+    if let Some(t) = kwargs.get("tilematrixset") {
+        o.tilematrixset = Some(match t {
+            Value::String(id) => mosaic::TileMatrixSet::builtin(id).unwrap(),
+            other => mosaic::TileMatrixSet::from_value(other.clone()).unwrap(),
+        });
+    }
+    o
+}

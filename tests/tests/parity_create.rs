@@ -1,38 +1,9 @@
 //! Mosaic creation parity with cogeo-mosaic 9.2.0 over every document of the reference set.
 
-use mosaic::create::{CreateOptions, Footprint, read_footprints};
+use mosaic::create::{Footprint, read_footprints};
 use mosaic::{MosaicJson, TileMatrixSet};
-use mosaic_integration_tests::{accessor_property, read_bytes, read_json, refdata};
+use mosaic_integration_tests::{accessor_property, create_options, read_bytes, read_json, refdata};
 use serde_json::Value;
-
-fn options(kwargs: &Value) -> CreateOptions {
-    let z = |k: &str| kwargs.get(k).and_then(Value::as_u64).map(|v| v as u8);
-    let mut o = CreateOptions::new(z("minzoom").unwrap_or(0), z("maxzoom").unwrap_or(30));
-    o.quadkey_zoom = z("quadkey_zoom");
-    o.minimum_tile_cover = kwargs.get("minimum_tile_cover").and_then(Value::as_f64);
-    o.tile_cover_sort = kwargs
-        .get("tile_cover_sort")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    o.maximum_items_per_tile = kwargs
-        .get("maximum_items_per_tile")
-        .and_then(Value::as_u64)
-        .map(|v| v as usize);
-    let s = |k: &str| kwargs.get(k).and_then(Value::as_str).map(String::from);
-    o.asset_prefix = s("asset_prefix");
-    o.asset_type = s("asset_type");
-    o.data_type = s("data_type");
-    o.name = s("name");
-    o.description = s("description");
-    o.attribution = s("attribution");
-    if let Some(t) = kwargs.get("tilematrixset") {
-        o.tilematrixset = Some(match t {
-            Value::String(id) => TileMatrixSet::builtin(id).unwrap(),
-            other => TileMatrixSet::from_value(other.clone()).unwrap(),
-        });
-    }
-    o
-}
 
 #[test]
 fn from_features_matches_reference_documents() {
@@ -48,7 +19,7 @@ fn from_features_matches_reference_documents() {
         let fps = sources
             .entry((source.to_string(), prop.clone()))
             .or_insert_with(|| read_footprints(&read_bytes(source), &prop).unwrap());
-        let opts = options(&entry["kwargs"]);
+        let opts = create_options(&entry["kwargs"]);
         let ours = MosaicJson::from_footprints(fps, &opts);
         let Some(mosaic_path) = entry["mosaic"].as_str() else {
             // The reference raised (e.g. minimum_tile_cover + tile_cover_sort, an upstream
@@ -139,7 +110,7 @@ fn from_urls_matches_reference_documents() {
         let mut e_sorted = expected_warnings.clone();
         e_sorted.sort();
         assert_eq!(w_sorted, e_sorted, "{mosaic_path}: warnings");
-        let mut o = options(kwargs);
+        let mut o = create_options(kwargs);
         (o.minzoom, o.maxzoom) = (minzoom, maxzoom);
         let fps: Vec<Footprint> = infos
             .iter()

@@ -1,0 +1,287 @@
+//! Mosaics from a real STAC API (stac-fastapi-pgstac on PostgreSQL/PostGIS, started by
+//! `infra/services.sh`): the reference footprints loaded as items, searched page by page,
+//! must give cogeo-mosaic's own documents for every creation call of the reference set.
+
+use mosaic::MosaicJson;
+use mosaic::backend;
+use mosaic::stac::{
+    ItemAccessor, SearchOptions, footprints_from_items, mosaic_from_search, search,
+};
+use mosaic::{Error, create::read_footprints};
+use mosaic_integration_tests::{
+    accessor_property, create_options, read_bytes, read_json, require_services, run_cli,
+    run_cli_status, run_id,
+};
+use serde_json::{Value, json};
+
+fn api() -> String {
+    std::env::var("STAC_API_URL").expect("STAC_API_URL from infra/services.sh")
+}
+
+async fn post(url: &str, body: &Value) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap())
+}
+
+/// The reference set's footprint calls of one source (the smallest), and its features.
+fn reference_calls() -> (String, String, Vec<Value>) {
+    let calls = read_json("mosaics/calls_footprints.json");
+    let entries = calls["mosaics"].as_array().unwrap();
+    let source = entries
+        .iter()
+        .filter_map(|e| e["source"].as_str())
+        .min_by_key(|s| read_bytes(s).len())
+        .unwrap()
+        .to_string();
+    let prop = accessor_property(
+        entries
+            .iter()
+            .find(|e| e["source"] == source.as_str())
+            .and_then(|e| e["accessor"].as_str()),
+    );
+    let used: Vec<Value> = entries
+        .iter()
+        .filter(|e| e["source"] == source.as_str() && e["mosaic"].is_string())
+        .cloned()
+        .collect();
+    (source, prop, used)
+}
+
+/// Loads `source`'s features into a fresh collection, one item each, in file order
+/// (`datetime` increasing, so a `sortby` on it gives the file order back); the asset
+/// `data` points at the feature's `prop`. Returns the collection id.
+async fn load_collection(source: &str, prop: &str) -> String {
+    let collection = format!("fp-{}", run_id());
+    let (status, text) = post(
+        &format!("{}/collections", api()),
+        &json!({"type": "Collection", "stac_version": "1.0.0", "id": collection,
+                "description": "reference footprints", "license": "proprietary",
+                "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]},
+                           "temporal": {"interval": [["2000-01-01T00:00:00Z", null]]}},
+                "links": []}),
+    )
+    .await;
+    assert!(status < 300, "create collection: {status} {text}");
+    let fc: Value = serde_json::from_slice(&read_bytes(source)).unwrap();
+    let items: Vec<Value> = fc["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let ring = f["geometry"]["coordinates"][0].as_array().unwrap();
+            let (xs, ys): (Vec<f64>, Vec<f64>) = ring
+                .iter()
+                .map(|p| (p[0].as_f64().unwrap(), p[1].as_f64().unwrap()))
+                .unzip();
+            let fold = |v: &[f64], f: fn(f64, f64) -> f64| v.iter().copied().reduce(f).unwrap();
+            json!({"type": "Feature", "stac_version": "1.0.0",
+                   "id": format!("{i:05}-{}", f["id"].as_str().unwrap_or("item")),
+                   "collection": collection, "geometry": f["geometry"],
+                   "bbox": [fold(&xs, f64::min), fold(&ys, f64::min), fold(&xs, f64::max), fold(&ys, f64::max)],
+                   "properties": {"datetime": format!("2024-01-01T{:02}:{:02}:{:02}Z", i / 3600, i / 60 % 60, i % 60)},
+                   "assets": {"data": {"href": f["properties"][prop]}},
+                   "links": []})
+        })
+        .collect();
+    let (status, text) = post(
+        &format!("{}/collections/{collection}/items", api()),
+        &json!({"type": "FeatureCollection", "features": items}),
+    )
+    .await;
+    assert!(status < 300, "load items: {status} {text}");
+    collection
+}
+
+fn query(collection: &str) -> Value {
+    json!({"collections": [collection],
+           "sortby": [{"field": "properties.datetime", "direction": "asc"}],
+           "limit": 7})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn searches_give_cogeo_mosaics_documents() {
+    require_services();
+    let (source, prop, calls) = reference_calls();
+    assert!(!calls.is_empty());
+    let collection = load_collection(&source, &prop).await;
+    let url = format!("{}/search", api());
+    let accessor = ItemAccessor::Asset("data".into());
+
+    // Every page, by next links (7 items a page).
+    let items = search(&url, &query(&collection), &SearchOptions::default())
+        .await
+        .unwrap();
+    let expected_fps = read_footprints(&read_bytes(&source), &prop).unwrap();
+    assert_eq!(items.len(), expected_fps.len());
+    let (fps, unplaced) = footprints_from_items(&items, &accessor).unwrap();
+    assert!(unplaced.is_empty());
+    let assets: Vec<&String> = fps.iter().map(|f| &f.asset).collect();
+    let expected_assets: Vec<&String> = expected_fps.iter().map(|f| &f.asset).collect();
+    assert_eq!(assets, expected_assets, "items come back in file order");
+
+    for (i, call) in calls.iter().enumerate() {
+        let reference =
+            MosaicJson::from_slice(&read_bytes(call["mosaic"].as_str().unwrap())).unwrap();
+        let opts = create_options(&call["kwargs"]);
+        let doc = if i == 0 {
+            // The whole path once: search, pages, placement, creation.
+            search_and_create(&url, &collection, &accessor, &opts).await
+        } else {
+            MosaicJson::from_footprints(&fps, &opts).unwrap()
+        };
+        assert_eq!(doc.tiles, reference.tiles, "{}", call["call"]);
+        assert_eq!(doc.bounds, reference.bounds, "{}", call["call"]);
+    }
+
+    // max_items stops early.
+    let first8 = search(
+        &url,
+        &query(&collection),
+        &SearchOptions {
+            limit: None,
+            max_items: Some(8),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(first8.len(), 8);
+    assert_eq!(first8[..], items[..8]);
+}
+
+async fn search_and_create(
+    url: &str,
+    collection: &str,
+    accessor: &ItemAccessor,
+    opts: &mosaic::create::CreateOptions,
+) -> MosaicJson {
+    mosaic_from_search(
+        &format!("stac+{url}"),
+        &query(collection),
+        &SearchOptions::default(),
+        accessor,
+        opts,
+    )
+    .await
+    .unwrap()
+    .0
+}
+
+/// The stac-mosaic function and the CLI write the same document as the library builds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn function_and_cli_store_the_mosaic() {
+    require_services();
+    let (source, prop, calls) = reference_calls();
+    let collection = load_collection(&source, &prop).await;
+    let call = &calls[0];
+    let reference = MosaicJson::from_slice(&read_bytes(call["mosaic"].as_str().unwrap())).unwrap();
+    let (minzoom, maxzoom) = (reference.minzoom, reference.maxzoom);
+    let dir = tempfile::tempdir().unwrap();
+
+    let output = format!("sqlite:///{}:m", dir.path().join("m.db").display());
+    let mut request = json!({"url": format!("{}/search", api()), "query": query(&collection),
+                             "minzoom": minzoom, "maxzoom": maxzoom, "asset": "data",
+                             "quadkey_zoom": reference.quadkey_zoom, "output": output});
+    let answer = stac_mosaic::handle(request.clone()).await.unwrap();
+    assert_eq!(answer["quadkeys"], reference.tiles.len(), "{answer}");
+    let stored = backend::open(&output).await.unwrap();
+    let stored: std::collections::HashMap<String, Vec<String>> =
+        stored.tiles().await.unwrap().into_iter().collect();
+    let expected: std::collections::HashMap<String, Vec<String>> =
+        reference.tiles.clone().into_iter().collect();
+    assert_eq!(stored, expected);
+    // An existing mosaic is kept unless asked to overwrite.
+    assert!(matches!(
+        stac_mosaic::handle(request.clone()).await,
+        Err(Error::AlreadyExists { .. })
+    ));
+    request["overwrite"] = json!(true);
+    stac_mosaic::handle(request).await.unwrap();
+
+    let file = dir.path().join("cli.json");
+    let q = dir.path().join("q.json");
+    std::fs::write(&q, query(&collection).to_string()).unwrap();
+    let (minzoom, maxzoom) = (minzoom.to_string(), maxzoom.to_string());
+    let mut args = vec![
+        "create-from-stac".to_string(),
+        format!("stac+{}/search", api()),
+        "--query".into(),
+        format!("@{}", q.display()),
+        "--minzoom".into(),
+        minzoom,
+        "--maxzoom".into(),
+        maxzoom,
+        "--asset".into(),
+        "data".into(),
+        "-o".into(),
+        file.display().to_string(),
+        "--quiet".into(),
+    ];
+    if let Some(qz) = reference.quadkey_zoom {
+        args.extend(["--quadkey-zoom".into(), qz.to_string()]);
+    }
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_cli(&refs);
+    let written = MosaicJson::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert_eq!(written.tiles, reference.tiles);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_searches_are_typed_errors() {
+    require_services();
+    let opts = mosaic::create::CreateOptions::new(7, 12);
+    let accessor = ItemAccessor::ItemUrl;
+    let run = |url: String, q: Value| {
+        let (opts, accessor) = (opts.clone(), accessor.clone());
+        async move { mosaic_from_search(&url, &q, &SearchOptions::default(), &accessor, &opts).await }
+    };
+    // Nothing found.
+    let none = run(
+        format!("{}/search", api()),
+        json!({"collections": [format!("absent-{}", run_id())]}),
+    )
+    .await;
+    assert!(
+        matches!(
+            none,
+            Err(Error::InvalidInput(_)) | Err(Error::NotFound { .. })
+        ),
+        "{none:?}"
+    );
+    // Not a search endpoint.
+    let missing = run(format!("{}/no-such-endpoint", api()), json!({})).await;
+    assert!(
+        matches!(missing, Err(Error::NotFound { .. })),
+        "{missing:?}"
+    );
+    // An invalid query (the API answers 400).
+    let bad = run(format!("{}/search", api()), json!({"bbox": "not a bbox"})).await;
+    assert!(matches!(bad, Err(Error::Storage { .. })), "{bad:?}");
+    // Nothing listening.
+    let down = run("http://127.0.0.1:9/search".into(), json!({})).await;
+    assert!(matches!(down, Err(Error::Storage { .. })), "{down:?}");
+    // A query that is not an object; the CLI's exit code for it.
+    let not_object = run(format!("{}/search", api()), json!([1])).await;
+    assert!(
+        matches!(not_object, Err(Error::InvalidInput(_))),
+        "{not_object:?}"
+    );
+    let out = run_cli_status(&[
+        "create-from-stac",
+        &format!("{}/search", api()),
+        "--query",
+        "{not json",
+        "--minzoom",
+        "7",
+        "--maxzoom",
+        "12",
+    ]);
+    assert_eq!(out.status.code(), Some(64));
+}
