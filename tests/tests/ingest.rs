@@ -97,6 +97,17 @@ async fn stored_tiles(uri: &str) -> BTreeMap<String, Vec<String>> {
         .collect()
 }
 
+/// Each quadkey's assets sorted: for comparisons where only membership matters.
+fn sorted_lists(tiles: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
+    tiles
+        .into_iter()
+        .map(|(qk, mut assets)| {
+            assets.sort();
+            (qk, assets)
+        })
+        .collect()
+}
+
 /// An S3 notification as S3 sends it (key form-encoded).
 fn s3_notification(event_name: &str, key: &str) -> Value {
     json!({"Records": [{
@@ -228,18 +239,9 @@ async fn sqs_batches_retry_only_the_messages_that_failed() {
                                      {"itemIdentifier": "garbage"}]})
     );
     // Added first (the default, as cogeo-mosaic's update): compare each quadkey's set.
-    let as_sets = |tiles: BTreeMap<String, Vec<String>>| {
-        tiles
-            .into_iter()
-            .map(|(qk, mut a)| {
-                a.sort();
-                (qk, a)
-            })
-            .collect::<BTreeMap<_, _>>()
-    };
     assert_eq!(
-        as_sets(stored_tiles(&uri).await),
-        as_sets(reference_tiles(&prefix, &COGS[..3]))
+        sorted_lists(stored_tiles(&uri).await),
+        sorted_lists(reference_tiles(&prefix, &COGS[..3]))
     );
 }
 
@@ -418,4 +420,35 @@ async fn lambda_runtime_invocations() {
     let assets: Vec<String> = stored_tiles(&uri).await.into_values().flatten().collect();
     assert!(assets.contains(&asset(&prefix, COGS[1])));
     assert!(!assets.contains(&asset(&prefix, COGS[0])));
+}
+
+/// Concurrent invocations (Lambda scales out per event) on overlapping quadkeys, each
+/// event delivered twice: every COG ends up listed exactly once wherever cogeo-mosaic
+/// lists it, and the metadata counts every commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_invocations_converge() {
+    require_services();
+    let prefix = upload_cogs().await;
+    let uri = format!("dynamodb:///ingest-many-{}:rgb", run_id());
+    start_mosaic(&uri, &prefix).await;
+    let tasks: Vec<_> = COGS[1..]
+        .iter()
+        .chain(&COGS[1..])
+        .map(|name| {
+            let (uri, event) = (
+                uri.clone(),
+                s3_notification("ObjectCreated:Put", &format!("{prefix}/{name}")),
+            );
+            tokio::spawn(async move { Ingest::new(Config::new(&uri)).unwrap().handle(event).await })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        sorted_lists(stored_tiles(&uri).await),
+        sorted_lists(reference_tiles(&prefix, &COGS))
+    );
+    let doc = backend::open(&uri).await.unwrap().document();
+    assert_eq!(doc.version, format!("1.0.{}", 2 * (COGS.len() - 1)));
 }
