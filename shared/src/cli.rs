@@ -605,16 +605,15 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(key) => stac::ItemAccessor::Asset(key.clone()),
                 None => stac::ItemAccessor::ItemUrl,
             };
-            let (doc, unplaced) =
-                stac::mosaic_from_search(&a.url, &query, &search, &accessor, &opts).await?;
-            if !unplaced.is_empty() && !a.common.quiet {
+            let made = stac::mosaic_from_search(&a.url, &query, &search, &accessor, &opts).await?;
+            if !made.unplaced.is_empty() && !a.common.quiet {
                 warn(&format!(
                     "{} items without a geometry left out: {}",
-                    unplaced.len(),
-                    unplaced.join(", ")
+                    made.unplaced.len(),
+                    made.unplaced.join(", ")
                 ));
             }
-            emit_document(&doc, a.common.output.as_deref()).await
+            emit_document(&made.doc, a.common.output.as_deref()).await
         }
         Command::Update(a) => {
             let urls = read_url_list(&a.input_files)?;

@@ -271,16 +271,27 @@ pub fn footprints_from_items(
     Ok((footprints, unplaced))
 }
 
+/// A mosaic built from a search, with what the search gave.
+#[derive(Debug, Clone)]
+pub struct SearchMosaic {
+    /// The document.
+    pub doc: crate::MosaicJson,
+    /// Items the search returned.
+    pub items: usize,
+    /// Ids of the items left out for lack of a geometry.
+    pub unplaced: Vec<String>,
+}
+
 /// A mosaic of the items `query` finds at `url` (cogeo-mosaic's `STACBackend` creation):
 /// every page fetched, items placed by their geometry, created with `create` off the async
-/// runtime. Returns the document and the ids of items left out for lack of a geometry.
+/// runtime.
 pub async fn mosaic_from_search(
     url: &str,
     query: &Value,
     search_opts: &SearchOptions,
     accessor: &ItemAccessor,
     create: &crate::create::CreateOptions,
-) -> Result<(crate::MosaicJson, Vec<String>)> {
+) -> Result<SearchMosaic> {
     let url = url.strip_prefix("stac+").unwrap_or(url);
     let items = search(url, query, search_opts).await?;
     let (footprints, unplaced) = footprints_from_items(&items, accessor)?;
@@ -295,7 +306,11 @@ pub async fn mosaic_from_search(
         crate::MosaicJson::from_footprints_owned(footprints, &create)
     })
     .await?;
-    Ok((doc, unplaced))
+    Ok(SearchMosaic {
+        doc,
+        items: items.len(),
+        unplaced,
+    })
 }
 
 #[cfg(test)]

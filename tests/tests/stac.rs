@@ -171,7 +171,7 @@ async fn search_and_create(
     )
     .await
     .unwrap()
-    .0
+    .doc
 }
 
 /// The stac-mosaic function and the CLI write the same document as the library builds.
@@ -191,6 +191,8 @@ async fn function_and_cli_store_the_mosaic() {
                              "quadkey_zoom": reference.quadkey_zoom, "output": output});
     let answer = stac_mosaic::handle(request.clone()).await.unwrap();
     assert_eq!(answer["quadkeys"], reference.tiles.len(), "{answer}");
+    let read = read_footprints(&read_bytes(&source), &prop).unwrap();
+    assert_eq!(answer["items"], read.len(), "{answer}");
     let stored = backend::open(&output).await.unwrap();
     let stored: std::collections::HashMap<String, Vec<String>> =
         stored.tiles().await.unwrap().into_iter().collect();

@@ -107,7 +107,8 @@ impl MosaicRequest {
 }
 
 /// Searches, creates and writes. Answers what was stored:
-/// `{"output", "items", "unplaced", "quadkeys", "bounds", "minzoom", "maxzoom", "quadkey_zoom"}`.
+/// `{"output", "items" (found), "assets" (distinct, in the mosaic), "unplaced" (ids of items
+/// without a geometry), "quadkeys", "bounds", "minzoom", "maxzoom", "quadkey_zoom"}`.
 pub async fn create_mosaic(request: &MosaicRequest) -> Result<Value> {
     // Refuse a bad output before paging through a large search.
     let writer = backend::open_writer(&request.output)?;
@@ -120,24 +121,22 @@ pub async fn create_mosaic(request: &MosaicRequest) -> Result<Value> {
         Some(key) => ItemAccessor::Asset(key.clone()),
         None => ItemAccessor::ItemUrl,
     };
-    let (doc, unplaced) =
-        mosaic_from_search(&request.url, &request.query, &search, &accessor, &opts).await?;
+    let made = mosaic_from_search(&request.url, &request.query, &search, &accessor, &opts).await?;
     let mode = if request.overwrite {
         WriteMode::Overwrite
     } else {
         WriteMode::Create
     };
-    writer.write(&doc, mode).await?;
-    let items: usize = {
-        let mut assets: Vec<&String> = doc.tiles.values().flatten().collect();
-        assets.sort();
-        assets.dedup();
-        assets.len()
-    };
+    writer.write(&made.doc, mode).await?;
+    let doc = &made.doc;
+    let mut assets: Vec<&String> = doc.tiles.values().flatten().collect();
+    assets.sort();
+    assets.dedup();
     Ok(json!({
         "output": request.output,
-        "items": items,
-        "unplaced": unplaced,
+        "items": made.items,
+        "assets": assets.len(),
+        "unplaced": made.unplaced,
         "quadkeys": doc.tiles.len(),
         "bounds": doc.bounds,
         "minzoom": doc.minzoom,
