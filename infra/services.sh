@@ -91,12 +91,15 @@ start_stac() {
   local pg_port=$1 stac_port=$2 pg="$SVC_DIR/pg"
   rm -rf "$pg" && mkdir -p "$pg" && chown postgres: "$pg" && chmod 700 "$pg" || return 1
   chmod o+x "$SVC_DIR"
+  as_postgres test -x "$pg" || { log "user postgres cannot reach $pg (a parent of SVC_DIR is closed to it)"; return 1; }
   as_postgres "$PG_BIN/initdb" -D "$pg/data" -U postgres --auth=trust -E UTF8 >"$SVC_DIR/pg-init.log" 2>&1 || return 1
   as_postgres "$PG_BIN/pg_ctl" -D "$pg/data" -l "$pg/server.log" -w -t 60 \
     -o "-p $pg_port -k $pg -c listen_addresses=127.0.0.1" start >/dev/null || return 1
   export PGHOST=127.0.0.1 PGPORT=$pg_port PGUSER=postgres PGPASSWORD=unused
   PGDATABASE=postgres psql -qc "create database pgstac" || return 1
   PGDATABASE=pgstac "$SVC_DIR/stac-venv/bin/pypgstac" migrate >/dev/null || return 1
+  # the API sets its own search_path; this one is for direct sessions (psql, pypgstac load)
+  PGDATABASE=postgres psql -qc "alter database pgstac set search_path to pgstac, public" || return 1
   bg stac env PGDATABASE=pgstac ENABLE_TRANSACTIONS_EXTENSIONS=TRUE \
     "$SVC_DIR/stac-venv/bin/uvicorn" stac_fastapi.pgstac.app:create_app --factory \
     --host 127.0.0.1 --port "$stac_port"
@@ -122,8 +125,8 @@ start() {
   wait_for gcs 60 curl -sf "http://127.0.0.1:$GCS/storage/v1/b/mosaic-test" || rc=1
   wait_for azurite 60 bash -c "curl -s -o /dev/null -w '%{http_code}' 'http://127.0.0.1:$AZ/devstoreaccount1?comp=list' | grep -q 403" || rc=1
   wait_for www 30 curl -sf -o /dev/null "http://127.0.0.1:$WWW/" || rc=1
-  # its routes hold a GET open (like Lambda's `invocation/next`): probe the port only
   wait_for stac 90 curl -sf "http://127.0.0.1:$STAC/_mgmt/ping" || rc=1
+  # its routes hold a GET open (like Lambda's `invocation/next`): probe the port only
   wait_for lambda 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$LAMBDA" || rc=1
   "$V/python" "$HERE/azurite_mkcontainer.py" mosaic-test "http://127.0.0.1:$AZ" >/dev/null || rc=1
   curl -sf -X PUT "http://127.0.0.1:$MOTO/mosaic-test" >/dev/null || rc=1   # moto accepts unsigned bucket creation
@@ -147,20 +150,25 @@ ENV
   return $rc
 }
 
+# Running and not a zombie: exited services are reparented to PID 1, which on these
+# machines reaps them only every ~2 s (kill -0 succeeds on a zombie).
+alive() { local st; st=$(ps -o stat= -p "$1" 2>/dev/null) && [ -n "$st" ] && [ "${st#Z}" = "$st" ]; }
+
 stop() {
   local n pid
-  if [ -f "$SVC_DIR/pg/data/postmaster.pid" ]; then
-    as_postgres "$PG_BIN/pg_ctl" -D "$SVC_DIR/pg/data" -m fast -w stop >/dev/null 2>&1 && log "stopped postgres"
-  fi
   for n in stac lambda www azurite gcs moto; do
     [ -f "$SVC_DIR/$n.pid" ] || continue
     pid=$(cat "$SVC_DIR/$n.pid")
     if kill "$pid" 2>/dev/null; then
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      for _ in $(seq 50); do alive "$pid" || break; sleep 0.1; done
       log "stopped $n ($pid)"
     fi
     rm -f "$SVC_DIR/$n.pid"
   done
+  # after its client (stac); pg_ctl stops the postmaster named in this cluster's postmaster.pid
+  if [ -f "$SVC_DIR/pg/data/postmaster.pid" ]; then
+    as_postgres "$PG_BIN/pg_ctl" -D "$SVC_DIR/pg/data" -m fast -w stop >/dev/null 2>&1 && log "stopped postgres"
+  fi
 }
 
 case "${1:-}" in
