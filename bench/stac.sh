@@ -77,11 +77,11 @@ ours() {
 peer() {
   # cogeo-mosaic 9.2.0's STACBackend raises AttributeError on an ItemCollection without a
   # `context`/`meta` object (cogeo-mosaic#240), which stac-fastapi-pgstac 7 no longer sends:
-  # the peer pages by `next` links itself (httpx, as cogeo-mosaic's _fetch would) and builds
+  # the peer pages by `next` links itself (with httpx2, cogeo-mosaic's own client) and builds
   # with MosaicJSON.from_features, the call STACBackend makes.
   COGEO_MOSAIC_CACHE_DISABLE=1 "$PEER_PY" - "$STAC_API_URL/search" "$QUERY" "$MINZOOM" "$MAXZOOM" "$WORK/peer.json" <<'PY'
 import json, sys
-import httpx
+import httpx2 as httpx  # the HTTP client cogeo-mosaic 9.2.0 itself uses
 from cogeo_mosaic.mosaic import MosaicJSON
 url, query, minzoom, maxzoom, out = sys.argv[1:]
 body, features = json.loads(query), []
@@ -127,7 +127,7 @@ print(f"\nmosaic from a STAC search: {name} as items, zooms {zmin}-{zmax}, {limi
 print("| implementation | wall time | quadkeys | tiles identical |")
 print("|---|---|---|---|")
 print(f"| mosaic create-from-stac (release) | {t_ours:.2f} s | {len(ours['tiles'])} | {'yes' if same else 'NO'} |")
-print(f"| cogeo-mosaic 9.2.0 (httpx paging + from_features) | {t_peer:.2f} s | {len(peer['tiles'])} | |")
+print(f"| cogeo-mosaic 9.2.0 (httpx2 paging + from_features) | {t_peer:.2f} s | {len(peer['tiles'])} | |")
 print(f"| ratio (cogeo-mosaic / ours) | {t_peer / t_ours:.1f}x | | |")
 print(f"\n{items} distinct assets placed. cogeo-mosaic's own STACBackend fails on this API "
       "(AttributeError: no `context`, cogeo-mosaic#240).")
