@@ -56,8 +56,9 @@ fn reference_calls() -> (String, String, Vec<Value>) {
 
 /// Loads `source`'s features into a fresh collection, one item each, in file order
 /// (`datetime` increasing, so a `sortby` on it gives the file order back); the asset
-/// `data` points at the feature's `prop`. Returns the collection id.
-async fn load_collection(source: &str, prop: &str) -> String {
+/// `data` points at the feature's `prop`. Returns the collection's search query, sorted by
+/// `datetime`, its page size a dozenth of the items (at least 7) so paging always runs.
+async fn load_collection(source: &str, prop: &str) -> Value {
     let collection = format!("fp-{}", run_id());
     let (status, text) = post(
         &format!("{}/collections", api()),
@@ -70,9 +71,9 @@ async fn load_collection(source: &str, prop: &str) -> String {
     .await;
     assert!(status < 300, "create collection: {status} {text}");
     let fc: Value = serde_json::from_slice(&read_bytes(source)).unwrap();
-    let items: Vec<Value> = fc["features"]
-        .as_array()
-        .unwrap()
+    let features = fc["features"].as_array().unwrap();
+    let n = features.len();
+    let items: Vec<Value> = features
         .iter()
         .enumerate()
         .map(|(i, f)| {
@@ -97,13 +98,9 @@ async fn load_collection(source: &str, prop: &str) -> String {
     )
     .await;
     assert!(status < 300, "load items: {status} {text}");
-    collection
-}
-
-fn query(collection: &str) -> Value {
     json!({"collections": [collection],
            "sortby": [{"field": "properties.datetime", "direction": "asc"}],
-           "limit": 7})
+           "limit": (n / 12).max(7)})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,12 +108,12 @@ async fn searches_give_cogeo_mosaics_documents() {
     require_services();
     let (source, prop, calls) = reference_calls();
     assert!(!calls.is_empty());
-    let collection = load_collection(&source, &prop).await;
+    let query = load_collection(&source, &prop).await;
     let url = format!("{}/search", api());
     let accessor = ItemAccessor::Asset("data".into());
 
-    // Every page, by next links (7 items a page).
-    let items = search(&url, &query(&collection), &SearchOptions::default())
+    // Every page, by next links.
+    let items = search(&url, &query, &SearchOptions::default())
         .await
         .unwrap();
     let expected_fps = read_footprints(&read_bytes(&source), &prop).unwrap();
@@ -133,7 +130,7 @@ async fn searches_give_cogeo_mosaics_documents() {
         let opts = create_options(&call["kwargs"]);
         let doc = if i == 0 {
             // The whole path once: search, pages, placement, creation.
-            search_and_create(&url, &collection, &accessor, &opts).await
+            search_and_create(&url, &query, &accessor, &opts).await
         } else {
             MosaicJson::from_footprints(&fps, &opts).unwrap()
         };
@@ -144,7 +141,7 @@ async fn searches_give_cogeo_mosaics_documents() {
     // max_items stops early.
     let first8 = search(
         &url,
-        &query(&collection),
+        &query,
         &SearchOptions {
             limit: None,
             max_items: Some(8),
@@ -158,13 +155,13 @@ async fn searches_give_cogeo_mosaics_documents() {
 
 async fn search_and_create(
     url: &str,
-    collection: &str,
+    query: &Value,
     accessor: &ItemAccessor,
     opts: &mosaic::create::CreateOptions,
 ) -> MosaicJson {
     mosaic_from_search(
         &format!("stac+{url}"),
-        &query(collection),
+        query,
         &SearchOptions::default(),
         accessor,
         opts,
@@ -179,14 +176,14 @@ async fn search_and_create(
 async fn function_and_cli_store_the_mosaic() {
     require_services();
     let (source, prop, calls) = reference_calls();
-    let collection = load_collection(&source, &prop).await;
+    let query = load_collection(&source, &prop).await;
     let call = &calls[0];
     let reference = MosaicJson::from_slice(&read_bytes(call["mosaic"].as_str().unwrap())).unwrap();
     let (minzoom, maxzoom) = (reference.minzoom, reference.maxzoom);
     let dir = tempfile::tempdir().unwrap();
 
     let output = format!("sqlite:///{}:m", dir.path().join("m.db").display());
-    let mut request = json!({"url": format!("{}/search", api()), "query": query(&collection),
+    let mut request = json!({"url": format!("{}/search", api()), "query": query.clone(),
                              "minzoom": minzoom, "maxzoom": maxzoom, "asset": "data",
                              "quadkey_zoom": reference.quadkey_zoom, "output": output});
     let answer = stac_mosaic::handle(request.clone()).await.unwrap();
@@ -209,7 +206,7 @@ async fn function_and_cli_store_the_mosaic() {
 
     let file = dir.path().join("cli.json");
     let q = dir.path().join("q.json");
-    std::fs::write(&q, query(&collection).to_string()).unwrap();
+    std::fs::write(&q, query.to_string()).unwrap();
     let (minzoom, maxzoom) = (minzoom.to_string(), maxzoom.to_string());
     let mut args = vec![
         "create-from-stac".to_string(),
