@@ -1,63 +1,91 @@
 //! The `ingest` function against real local services: COGs in S3 (moto), read by GDAL
 //! through `/vsis3/`, their events applied to a DynamoDB (moto) or SQLite tile index.
 //!
-//! The reference is cogeo-mosaic's own mosaic of the same COGs built in one go
-//! (`mosaics/cog_rgb__z8_15_qk12.json`): a mosaic started from the first COG and fed the
-//! others one S3 event at a time must end up with exactly its tiles.
+//! The reference is cogeo-mosaic's own mosaic of a COG list built in one go (the reference
+//! set's `mosaics/calls_cogs.json` entry with the most quadkeys): a mosaic started from the
+//! first COG and fed the others one S3 event at a time must end up with exactly its tiles.
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use ingest::{Config, Ingest};
 use mosaic::backend::{self, MosaicUri, Position, WriteMode, store::store_for};
 use mosaic::create::CreateOptions;
 use mosaic::dataset::get_footprints;
-use mosaic::{Error, MosaicJson, TileMatrixSet};
-use mosaic_integration_tests::{read_bytes, require_services, run_id, workspace_bin};
+use mosaic::{Error, MosaicJson};
+use mosaic_integration_tests::{read_bytes, read_json, require_services, run_id, workspace_bin};
 use object_store::ObjectStoreExt;
 use serde_json::{Value, json};
 
-const COGS: [&str; 6] = [
-    "rgb_01.tif",
-    "rgb_02.tif",
-    "rgb_03.tif",
-    "rgb_04.tif",
-    "rgb_05.tif",
-    "rgb_06.tif",
-];
 const BUCKET: &str = "mosaic-test";
 
-/// The refdata COGs uploaded under a fresh prefix holding a space (S3 notifications encode
-/// it as `+`). Returns the prefix.
+/// A reference mosaic of COGs and its COG list (paths relative to the reference set).
+struct Case {
+    reference: MosaicJson,
+    cogs: Vec<String>,
+}
+
+fn case() -> &'static Case {
+    static CASE: OnceLock<Case> = OnceLock::new();
+    CASE.get_or_init(|| {
+        let calls = read_json("mosaics/calls_cogs.json");
+        let (reference, source) = calls["mosaics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| Some((e["mosaic"].as_str()?, e["source"].as_str()?)))
+            .map(|(m, src)| (MosaicJson::from_slice(&read_bytes(m)).unwrap(), src))
+            .max_by_key(|(doc, _)| doc.tiles.len())
+            .expect("a COG mosaic in calls_cogs.json");
+        let cogs: Vec<String> = String::from_utf8(read_bytes(source))
+            .unwrap()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+        assert!(cogs.len() >= 3, "{source}: the tests need three COGs");
+        Case { reference, cogs }
+    })
+}
+
+fn cogs() -> &'static [String] {
+    &case().cogs
+}
+
+/// The COGs uploaded under a fresh prefix holding a space (S3 notifications encode it as
+/// `+`). Returns the prefix.
 async fn upload_cogs() -> String {
     let prefix = format!("{}/rgb cogs", run_id());
-    for name in COGS {
-        let uri = format!("s3://{BUCKET}/{prefix}/{name}");
+    for cog in cogs() {
+        let uri = asset(&prefix, cog);
         let (store, path) = store_for(&uri, &MosaicUri::parse(&uri).unwrap()).unwrap();
-        store
-            .put(&path, read_bytes(&format!("cogs/{name}")).into())
-            .await
-            .unwrap();
+        store.put(&path, read_bytes(cog).into()).await.unwrap();
     }
     prefix
 }
 
-fn asset(prefix: &str, name: &str) -> String {
-    format!("s3://{BUCKET}/{prefix}/{name}")
+fn asset(prefix: &str, cog: &str) -> String {
+    format!("s3://{BUCKET}/{prefix}/{cog}")
 }
 
-/// What `mosaic create` would store from the first COG alone, with the reference's options.
+fn key(prefix: &str, cog: &str) -> String {
+    format!("{prefix}/{cog}")
+}
+
+/// What `mosaic create` would store from the first COG alone, with the reference's zooms.
 async fn start_mosaic(uri: &str, prefix: &str) {
-    let url = asset(prefix, COGS[0]);
-    let info = tokio::task::spawn_blocking(move || {
-        get_footprints(&[url], &TileMatrixSet::web_mercator(), 1, None)
-            .pop()
+    let reference = &case().reference;
+    let url = asset(prefix, &cogs()[0]);
+    let tms = reference.tms();
+    let info =
+        tokio::task::spawn_blocking(move || get_footprints(&[url], &tms, 1, None).pop().unwrap())
+            .await
             .unwrap()
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    let mut opts = CreateOptions::new(8, 15);
-    opts.quadkey_zoom = Some(12);
+            .unwrap();
+    let mut opts = CreateOptions::new(reference.minzoom, reference.maxzoom);
+    opts.quadkey_zoom = reference.quadkey_zoom;
+    opts.tilematrixset = reference.tilematrixset.clone();
     let doc = MosaicJson::from_footprints(&[info.footprint()], &opts).unwrap();
     backend::open_writer(uri)
         .unwrap()
@@ -66,18 +94,16 @@ async fn start_mosaic(uri: &str, prefix: &str) {
         .unwrap();
 }
 
-/// cogeo-mosaic's mosaic of the six COGs, its assets renamed to their S3 URLs, restricted
-/// to `keep`, quadkeys left empty dropped.
-fn reference_tiles(prefix: &str, keep: &[&str]) -> BTreeMap<String, Vec<String>> {
-    let reference =
-        MosaicJson::from_slice(&read_bytes("mosaics/cog_rgb__z8_15_qk12.json")).unwrap();
-    reference
+/// cogeo-mosaic's mosaic of the COGs, its assets renamed to their S3 URLs, restricted to
+/// `keep`, quadkeys left empty dropped.
+fn reference_tiles(prefix: &str, keep: &[String]) -> BTreeMap<String, Vec<String>> {
+    case()
+        .reference
         .tiles
         .iter()
         .filter_map(|(qk, assets)| {
             let kept: Vec<String> = assets
                 .iter()
-                .map(|a| a.trim_start_matches("cogs/"))
                 .filter(|a| keep.contains(a))
                 .map(|a| asset(prefix, a))
                 .collect();
@@ -149,25 +175,25 @@ async fn s3_events_build_the_index_cogeo_mosaic_builds_in_one_go() {
     config.position = Position::Last; // the reference lists assets in input order
     let ingest = Ingest::new(config).unwrap();
 
-    for name in &COGS[1..] {
+    for cog in &cogs()[1..] {
         let answer = ingest
-            .handle(s3_notification(
-                "ObjectCreated:Put",
-                &format!("{prefix}/{name}"),
-            ))
+            .handle(s3_notification("ObjectCreated:Put", &key(&prefix, cog)))
             .await
             .unwrap();
         let outcome = &answer["outcomes"][0];
-        assert_eq!(outcome["asset"], asset(&prefix, name), "{answer}");
+        assert_eq!(outcome["asset"], asset(&prefix, cog), "{answer}");
         assert!(outcome["quadkeys"].as_u64().unwrap() > 0, "{answer}");
     }
-    let expected = reference_tiles(&prefix, &COGS);
-    assert_eq!(expected.len(), 39);
+    let expected = reference_tiles(&prefix, cogs());
+    assert_eq!(expected.len(), case().reference.tiles.len());
     assert_eq!(stored_tiles(&uri).await, expected);
     let doc = backend::open(&uri).await.unwrap().document();
-    assert_eq!(doc.version, "1.0.5", "one metadata commit per object");
-    let reference =
-        MosaicJson::from_slice(&read_bytes("mosaics/cog_rgb__z8_15_qk12.json")).unwrap();
+    assert_eq!(
+        doc.version,
+        format!("1.0.{}", cogs().len() - 1),
+        "one metadata commit per object"
+    );
+    let reference = &case().reference;
     for (got, want) in doc.bounds.iter().zip(reference.bounds) {
         assert!(
             (got - want).abs() < 1e-9,
@@ -178,11 +204,9 @@ async fn s3_events_build_the_index_cogeo_mosaic_builds_in_one_go() {
     }
 
     // Lambda delivers at least once: a replayed event changes no tile.
+    let gone = &cogs()[cogs().len() / 2];
     ingest
-        .handle(s3_notification(
-            "ObjectCreated:Put",
-            &format!("{prefix}/{}", COGS[2]),
-        ))
+        .handle(s3_notification("ObjectCreated:Put", &key(&prefix, gone)))
         .await
         .unwrap();
     assert_eq!(stored_tiles(&uri).await, expected);
@@ -190,23 +214,17 @@ async fn s3_events_build_the_index_cogeo_mosaic_builds_in_one_go() {
     // A deleted COG leaves every quadkey; quadkeys it alone covered disappear.
     let listing = expected
         .values()
-        .filter(|a| a.contains(&asset(&prefix, COGS[2])))
+        .filter(|a| a.contains(&asset(&prefix, gone)))
         .count();
     let answer = ingest
-        .handle(s3_notification(
-            "ObjectRemoved:Delete",
-            &format!("{prefix}/{}", COGS[2]),
-        ))
+        .handle(s3_notification("ObjectRemoved:Delete", &key(&prefix, gone)))
         .await
         .unwrap();
     assert_eq!(answer["outcomes"][0]["quadkeys"], listing);
-    let without: Vec<&str> = COGS.iter().copied().filter(|n| *n != COGS[2]).collect();
+    let without: Vec<String> = cogs().iter().filter(|c| *c != gone).cloned().collect();
     assert_eq!(stored_tiles(&uri).await, reference_tiles(&prefix, &without));
     let again = ingest
-        .handle(s3_notification(
-            "ObjectRemoved:Delete",
-            &format!("{prefix}/{}", COGS[2]),
-        ))
+        .handle(s3_notification("ObjectRemoved:Delete", &key(&prefix, gone)))
         .await
         .unwrap();
     assert_eq!(again["outcomes"][0]["quadkeys"], 0);
@@ -222,15 +240,14 @@ async fn sqs_batches_retry_only_the_messages_that_failed() {
     start_mosaic(&uri, &prefix).await;
     let ingest = Ingest::new(Config::new(&uri)).unwrap();
 
-    let key = |name: &str| format!("{prefix}/{name}");
     let event = json!({"Records": [
-        message("created", s3_notification("ObjectCreated:Put", &key(COGS[1])).to_string()),
+        message("created", s3_notification("ObjectCreated:Put", &key(&prefix, &cogs()[1])).to_string()),
         message("test-event", json!({"Service": "Amazon S3", "Event": "s3:TestEvent",
                                      "Bucket": BUCKET}).to_string()),
-        message("missing-object", s3_notification("ObjectCreated:Put", &key("gone.tif")).to_string()),
+        message("missing-object", s3_notification("ObjectCreated:Put", &key(&prefix, "gone.tif")).to_string()),
         message("garbage", "not an event".into()),
-        message("via-eventbridge", eventbridge("Object Created", &key(COGS[2])).to_string()),
-        message("sidecar", s3_notification("ObjectCreated:Put", &key("rgb_01.json")).to_string()),
+        message("via-eventbridge", eventbridge("Object Created", &key(&prefix, &cogs()[2])).to_string()),
+        message("sidecar", s3_notification("ObjectCreated:Put", &key(&prefix, "sidecar.json")).to_string()),
     ]});
     let answer = ingest.handle(event).await.unwrap();
     assert_eq!(
@@ -241,7 +258,7 @@ async fn sqs_batches_retry_only_the_messages_that_failed() {
     // Added first (the default, as cogeo-mosaic's update): compare each quadkey's set.
     assert_eq!(
         sorted_lists(stored_tiles(&uri).await),
-        sorted_lists(reference_tiles(&prefix, &COGS[..3]))
+        sorted_lists(reference_tiles(&prefix, &cogs()[..3]))
     );
 }
 
@@ -283,7 +300,7 @@ async fn binary_applies_an_event_file() {
     let event = dir.path().join("event.json");
     std::fs::write(
         &event,
-        eventbridge("Object Created", &format!("{prefix}/{}", COGS[1])).to_string(),
+        eventbridge("Object Created", &key(&prefix, &cogs()[1])).to_string(),
     )
     .unwrap();
     let run = |mosaic_uri: Option<&str>| {
@@ -303,12 +320,12 @@ async fn binary_applies_an_event_file() {
         String::from_utf8_lossy(&out.stderr)
     );
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(answer["outcomes"][0]["asset"], asset(&prefix, COGS[1]));
+    assert_eq!(answer["outcomes"][0]["asset"], asset(&prefix, &cogs()[1]));
     assert!(
         stored_tiles(&uri)
             .await
             .values()
-            .any(|a| a.contains(&asset(&prefix, COGS[1])))
+            .any(|a| a.contains(&asset(&prefix, &cogs()[1])))
     );
 
     let out = run(None);
@@ -384,12 +401,11 @@ async fn lambda_runtime_invocations() {
             .spawn()
             .unwrap(),
     );
-    let key = |name: &str| format!("{prefix}/{name}");
     let batch = json!({"Records": [
-        message("ok", s3_notification("ObjectCreated:Put", &key(COGS[1])).to_string()),
+        message("ok", s3_notification("ObjectCreated:Put", &key(&prefix, &cogs()[1])).to_string()),
         message("bad", "garbage".into()),
     ]});
-    let deleted = eventbridge("Object Deleted", &key(COGS[0]));
+    let deleted = eventbridge("Object Deleted", &key(&prefix, &cogs()[0]));
     let answers = tokio::task::spawn_blocking(move || {
         [
             invoke(&batch),
@@ -418,8 +434,8 @@ async fn lambda_runtime_invocations() {
         answers[2]
     );
     let assets: Vec<String> = stored_tiles(&uri).await.into_values().flatten().collect();
-    assert!(assets.contains(&asset(&prefix, COGS[1])));
-    assert!(!assets.contains(&asset(&prefix, COGS[0])));
+    assert!(assets.contains(&asset(&prefix, &cogs()[1])));
+    assert!(!assets.contains(&asset(&prefix, &cogs()[0])));
 }
 
 /// Concurrent invocations (Lambda scales out per event) on overlapping quadkeys, each
@@ -431,13 +447,13 @@ async fn concurrent_invocations_converge() {
     let prefix = upload_cogs().await;
     let uri = format!("dynamodb:///ingest-many-{}:rgb", run_id());
     start_mosaic(&uri, &prefix).await;
-    let tasks: Vec<_> = COGS[1..]
+    let tasks: Vec<_> = cogs()[1..]
         .iter()
-        .chain(&COGS[1..])
-        .map(|name| {
+        .chain(&cogs()[1..])
+        .map(|cog| {
             let (uri, event) = (
                 uri.clone(),
-                s3_notification("ObjectCreated:Put", &format!("{prefix}/{name}")),
+                s3_notification("ObjectCreated:Put", &key(&prefix, cog)),
             );
             tokio::spawn(async move { Ingest::new(Config::new(&uri)).unwrap().handle(event).await })
         })
@@ -447,8 +463,8 @@ async fn concurrent_invocations_converge() {
     }
     assert_eq!(
         sorted_lists(stored_tiles(&uri).await),
-        sorted_lists(reference_tiles(&prefix, &COGS))
+        sorted_lists(reference_tiles(&prefix, cogs()))
     );
     let doc = backend::open(&uri).await.unwrap().document();
-    assert_eq!(doc.version, format!("1.0.{}", 2 * (COGS.len() - 1)));
+    assert_eq!(doc.version, format!("1.0.{}", 2 * (cogs().len() - 1)));
 }
