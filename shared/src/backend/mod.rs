@@ -377,21 +377,41 @@ pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
         p @ (MosaicUri::S3 { .. } | MosaicUri::Gcs { .. } | MosaicUri::Azure { .. }) => {
             Ok(Box::new(store::StoreWriter::new(uri, &p)?))
         }
-        MosaicUri::DynamoDb {
-            region,
-            table,
-            mosaic,
-        } => Ok(Box::new(dynamodb::DynamoDbMosaic::new(
-            uri,
-            region.as_deref(),
-            &table,
-            &mosaic,
-        ))),
-        MosaicUri::Sqlite { path, mosaic } => {
-            Ok(Box::new(sqlite::SqliteWriter::new(uri, &path, &mosaic)))
-        }
         MosaicUri::Memory => Ok(Box::new(memory::MemoryBackend::empty())),
-        other => Err(unsupported(&other)),
+        other => match Database::open(uri, other) {
+            Ok(Database::DynamoDb(m)) => Ok(Box::new(m)),
+            Ok(Database::Sqlite(m)) => Ok(Box::new(m)),
+            Err(other) => Err(unsupported(&other)),
+        },
+    }
+}
+
+/// The writable databases: whole-document writes ([`MosaicWrite`]) and per-quadkey edits
+/// ([`TileIndex`]) over the same connection type.
+enum Database {
+    DynamoDb(dynamodb::DynamoDbMosaic),
+    Sqlite(sqlite::SqliteWriter),
+}
+
+impl Database {
+    /// The database a URI names; any other URI is handed back.
+    fn open(uri: &str, parsed: MosaicUri) -> std::result::Result<Database, MosaicUri> {
+        match parsed {
+            MosaicUri::DynamoDb {
+                region,
+                table,
+                mosaic,
+            } => Ok(Database::DynamoDb(dynamodb::DynamoDbMosaic::new(
+                uri,
+                region.as_deref(),
+                &table,
+                &mosaic,
+            ))),
+            MosaicUri::Sqlite { path, mosaic } => Ok(Database::Sqlite(sqlite::SqliteWriter::new(
+                uri, &path, &mosaic,
+            ))),
+            other => Err(other),
+        }
     }
 }
 
@@ -400,21 +420,10 @@ pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
 /// to edit atomically and answer [`Error::InvalidInput`] (edit them with
 /// [`MosaicWrite::update`]). Nothing is read.
 pub fn open_index(uri: &str) -> Result<Box<dyn TileIndex>> {
-    match MosaicUri::parse(uri)? {
-        MosaicUri::DynamoDb {
-            region,
-            table,
-            mosaic,
-        } => Ok(Box::new(dynamodb::DynamoDbMosaic::new(
-            uri,
-            region.as_deref(),
-            &table,
-            &mosaic,
-        ))),
-        MosaicUri::Sqlite { path, mosaic } => {
-            Ok(Box::new(sqlite::SqliteWriter::new(uri, &path, &mosaic)))
-        }
-        other => Err(Error::InvalidInput(format!(
+    match Database::open(uri, MosaicUri::parse(uri)?) {
+        Ok(Database::DynamoDb(m)) => Ok(Box::new(m)),
+        Ok(Database::Sqlite(m)) => Ok(Box::new(m)),
+        Err(other) => Err(Error::InvalidInput(format!(
             "`{uri}`: per-quadkey edits need a dynamodb:// or sqlite:/// mosaic; a {} mosaic is one document",
             other.scheme()
         ))),
