@@ -83,6 +83,7 @@ impl CacheSettings {
 #[derive(Debug, Clone)]
 pub struct MosaicCache {
     settings: CacheSettings,
+    open: backend::OpenOptions,
     mosaics: Cache<String, Arc<dyn MosaicRead>>,
     lookups: Cache<String, Arc<Vec<String>>>,
 }
@@ -100,9 +101,16 @@ impl MosaicCache {
             .build();
         MosaicCache {
             settings,
+            open: backend::OpenOptions::default(),
             mosaics,
             lookups,
         }
+    }
+
+    /// This cache opening mosaics with `open` (budgets, proxy).
+    pub fn with_open_options(mut self, open: backend::OpenOptions) -> MosaicCache {
+        self.open = open;
+        self
     }
 
     /// The process-wide cache, configured from the environment on first use.
@@ -119,10 +127,10 @@ impl MosaicCache {
     /// Opens `uri`, reusing a cached copy younger than the TTL. Errors are not cached.
     pub async fn open(&self, uri: &str) -> Result<Arc<dyn MosaicRead>> {
         if self.settings.disabled {
-            return backend::open(uri).await;
+            return backend::open_with(uri, &self.open).await;
         }
         self.mosaics
-            .try_get_with(uri.to_string(), backend::open(uri))
+            .try_get_with(uri.to_string(), backend::open_with(uri, &self.open))
             .await
             .map_err(|e| Arc::try_unwrap(e).unwrap_or_else(|shared| shared.duplicate()))
     }

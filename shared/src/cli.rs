@@ -377,10 +377,12 @@ struct AssetsArgs {
     #[arg(long, num_args = 3, value_names = ["Z", "X", "Y"])]
     tile: Option<Vec<u64>>,
     /// Point `LON LAT`.
-    #[arg(long, num_args = 2, value_names = ["LON", "LAT"], allow_negative_numbers = true)]
+    // Hyphen values, not `allow_negative_numbers`: clap's negative-number test takes an
+    // exponent form such as `-7.1e-14` for a flag. `num_args` bounds what is taken.
+    #[arg(long, num_args = 2, value_names = ["LON", "LAT"], allow_hyphen_values = true)]
     point: Option<Vec<f64>>,
     /// Bbox `W S E N`.
-    #[arg(long, num_args = 4, value_names = ["W", "S", "E", "N"], allow_negative_numbers = true)]
+    #[arg(long, num_args = 4, value_names = ["W", "S", "E", "N"], allow_hyphen_values = true)]
     bbox: Option<Vec<f64>>,
     /// Reverse the asset order.
     #[arg(long)]
@@ -531,6 +533,38 @@ async fn create_from_features_blocking(
     opts: CreateOptions,
 ) -> Result<MosaicJson> {
     run_blocking("create", move || MosaicJson::from_footprints(&fps, &opts)).await
+}
+
+/// True when `e` is a write to stdout whose reader went away (`mosaic … | head`): the
+/// command then ends quietly and successfully, as a pipeline expects.
+pub fn is_closed_stdout(e: &Error) -> bool {
+    use std::io::ErrorKind::BrokenPipe;
+    let Error::Io { path, source } = e else {
+        return false;
+    };
+    if path.as_os_str() != "<stdout>" {
+        return false;
+    }
+    // The serializers wrap the OS error (`io::Error::other(serde_json::Error)`).
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(source);
+    while let Some(err) = next {
+        if let Some(io) = err.downcast_ref::<std::io::Error>() {
+            if io.kind() == BrokenPipe {
+                return true;
+            }
+            if let Some(inner) = io.get_ref() {
+                next = Some(inner);
+                continue;
+            }
+        }
+        if let Some(j) = err.downcast_ref::<serde_json::Error>() {
+            if j.io_error_kind() == Some(BrokenPipe) {
+                return true;
+            }
+        }
+        next = err.source();
+    }
+    false
 }
 
 fn print(text: &str) -> Result<()> {
@@ -786,6 +820,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 reverse: a.reverse,
                 tms: a.tms.as_deref().map(TileMatrixSet::from_arg).transpose()?,
                 coord_crs: a.coord_crs.as_deref().map(Crs::parse).transpose()?,
+                ..Default::default()
             };
             let lookup = if let Some(t) = a.tile {
                 let z = u8::try_from(t[0])

@@ -44,9 +44,38 @@ pub fn gdal_path(url: &str) -> String {
     }
 }
 
+/// The GDAL drivers an asset may be opened with: COGs are GeoTIFFs. No VRT, MEM or any
+/// other driver is reachable from a string in a mosaic, a request or an event.
+pub const ASSET_DRIVERS: &[&str] = &["GTiff"];
+
+/// Opens an asset for reading, the one way the library hands an asset string to GDAL:
+/// GDAL syntaxes are refused first ([`crate::gate::check_gdal_input`]), the URL is mapped
+/// by [`gdal_path`], and only [`ASSET_DRIVERS`] may open it (`open_options`: GDAL open
+/// options such as `OVERVIEW_LEVEL=1`).
+pub fn open_raster(path: &str, open_options: Option<&[&str]>) -> Result<Dataset> {
+    crate::gate::check_gdal_input(path)?;
+    configure_gdal_defaults();
+    Dataset::open_ex(
+        gdal_path(path),
+        gdal::DatasetOptions {
+            open_flags: gdal::GdalOpenFlags::GDAL_OF_RASTER
+                | gdal::GdalOpenFlags::GDAL_OF_READONLY
+                | gdal::GdalOpenFlags::GDAL_OF_VERBOSE_ERROR,
+            allowed_drivers: Some(ASSET_DRIVERS),
+            open_options,
+            sibling_files: None,
+        },
+    )
+    .map_err(|e| Error::Dataset {
+        path: path.to_string(),
+        reason: e.to_string(),
+    })
+}
+
 /// GDAL settings for cloud reads, applied unless the environment already sets them
 /// (GDAL reads the same names from the environment, so users override them there).
 pub fn configure_gdal_defaults() {
+    crate::gdal_log::install();
     static DONE: std::sync::Once = std::sync::Once::new();
     DONE.call_once(configure_gdal_defaults_now);
 }
@@ -58,10 +87,17 @@ fn configure_gdal_defaults_now() {
         ("GDAL_HTTP_MULTIPLEX", "YES"),
         ("GDAL_HTTP_VERSION", "2"),
         ("VSI_CACHE", "TRUE"),
-        (
-            "CPL_VSIL_CURL_ALLOWED_EXTENSIONS",
-            ".tif,.TIF,.tiff,.TIFF,.vrt",
-        ),
+        // Only GeoTIFF names are fetched over HTTP (no `.vrt`, no sidecar probing).
+        ("CPL_VSIL_CURL_ALLOWED_EXTENSIONS", ".tif,.TIF,.tiff,.TIFF"),
+        // A host that accepts the connection and never answers fails the read, not the
+        // request forever: 5 s to connect, 20 s per request, and a transfer slower than
+        // 1 KB/s for 10 s is abandoned.
+        ("GDAL_HTTP_CONNECTTIMEOUT", "5"),
+        ("GDAL_HTTP_TIMEOUT", "20"),
+        ("GDAL_HTTP_LOW_SPEED_TIME", "10"),
+        ("GDAL_HTTP_LOW_SPEED_LIMIT", "1024"),
+        ("GDAL_HTTP_MAX_RETRY", "2"),
+        ("GDAL_HTTP_RETRY_DELAY", "0.5"),
     ] {
         if std::env::var_os(key).is_none()
             && gdal::config::get_config_option(key, "")
@@ -237,7 +273,7 @@ pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
         path: url.to_string(),
         reason: e.to_string(),
     };
-    let ds = Dataset::open(gdal_path(url)).map_err(err)?;
+    let ds = open_raster(url, None)?;
     let band = ds.rasterband(1).map_err(err)?;
     let datatype = numpy_dtype(band.band_type());
     let bounds = geographic_bounds(url, &ds, tms.geographic_crs())?;

@@ -115,6 +115,28 @@ pub enum Error {
         /// The item's size, when computed before sending.
         bytes: Option<usize>,
     },
+    /// A location refused by the security gate ([`crate::gate`]): outside the allowlist,
+    /// GDAL syntax in an asset, a link-local or metadata host, a path leaving the root.
+    #[error("`{location}` is refused: {reason}")]
+    Forbidden {
+        /// The location as given.
+        location: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// A request or document exceeds one of the configured budgets (document size,
+    /// quadkeys per look-up, pixels or bytes per tile).
+    #[error("{what} exceeds the limit of {limit} ({setting}){}", detail.as_deref().map(|d| format!(": {d}")).unwrap_or_default())]
+    LimitExceeded {
+        /// What was too large.
+        what: String,
+        /// The limit in force.
+        limit: u64,
+        /// The setting that changes it.
+        setting: &'static str,
+        /// More about the request, when known.
+        detail: Option<String>,
+    },
     /// A bug, not the caller's input: a worker task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
@@ -136,7 +158,8 @@ impl Error {
             | Error::UnknownScheme { .. }
             | Error::MultipleDataTypes(_)
             | Error::ItemTooLarge { .. } => 400,
-            Error::Auth { .. } => 403,
+            Error::Auth { .. } | Error::Forbidden { .. } => 403,
+            Error::LimitExceeded { .. } => 413,
             Error::NotFound { .. } => 404,
             Error::ReadOnly { .. } => 405,
             Error::AlreadyExists { .. } => 409,
@@ -161,7 +184,8 @@ impl Error {
             Error::Unsupported { .. } | Error::ReadOnly { .. } => 69, // EX_UNAVAILABLE
             Error::AlreadyExists { .. } => 73,                        // EX_CANTCREAT
             Error::Io { .. } => 74,                                   // EX_IOERR
-            Error::Auth { .. } => 77,                                 // EX_NOPERM
+            Error::Auth { .. } | Error::Forbidden { .. } => 77,       // EX_NOPERM
+            Error::LimitExceeded { .. } => 65,                        // EX_DATAERR
             Error::Storage { .. } | Error::Dataset { .. } => 75,      // EX_TEMPFAIL
             Error::Internal(_) => 70,                                 // EX_SOFTWARE
         }
@@ -220,6 +244,21 @@ impl Error {
                 quadkey: quadkey.clone(),
                 bytes: *bytes,
             },
+            Error::Forbidden { location, reason } => Error::Forbidden {
+                location: location.clone(),
+                reason: reason.clone(),
+            },
+            Error::LimitExceeded {
+                what,
+                limit,
+                setting,
+                detail,
+            } => Error::LimitExceeded {
+                what: what.clone(),
+                limit: *limit,
+                setting,
+                detail: detail.clone(),
+            },
             Error::Internal(m) => Error::Internal(m.clone()),
         }
     }
@@ -232,6 +271,14 @@ impl Error {
     pub(crate) fn invalid_field(field: &str, reason: impl Into<String>) -> Self {
         Error::InvalidMosaic {
             field: Some(field.to_string()),
+            reason: reason.into(),
+        }
+    }
+
+    /// A refusal of the security gate.
+    pub fn forbidden(location: &str, reason: impl Into<String>) -> Self {
+        Error::Forbidden {
+            location: location.to_string(),
             reason: reason.into(),
         }
     }

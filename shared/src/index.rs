@@ -34,6 +34,9 @@ pub struct LookupOptions {
     pub tms: Option<TileMatrixSet>,
     /// CRS of point/bbox coordinates (default: the read TMS's geographic CRS).
     pub coord_crs: Option<Crs>,
+    /// Most quadkeys a bbox look-up may visit (`None`: no bound); more is
+    /// [`Error::LimitExceeded`] before anything is enumerated.
+    pub max_quadkeys: Option<u64>,
 }
 
 /// A look-up request.
@@ -84,6 +87,7 @@ pub fn plan_bbox(
     quadkey_zoom: u8,
     bbox: [f64; 4],
     coord_crs: &Crs,
+    max_quadkeys: Option<u64>,
 ) -> Result<Vec<Tile>> {
     if bbox.iter().any(|v| v.is_nan()) {
         return Err(Error::InvalidInput(format!("bbox {bbox:?} has NaN values")));
@@ -96,14 +100,27 @@ pub fn plan_bbox(
     };
     let tl = tms.tile(xmin, ymax, quadkey_zoom);
     let br = tms.tile(xmax, ymin, quadkey_zoom);
-    let mut tiles = Vec::new();
+    if tl.x > br.x || tl.y > br.y {
+        return Ok(Vec::new());
+    }
+    let count = (br.x - tl.x + 1).saturating_mul(br.y - tl.y + 1);
+    if let Some(max) = max_quadkeys {
+        crate::limits::check(
+            || {
+                format!(
+                    "a look-up over {count} quadkeys (bbox {bbox:?} at quadkey zoom {quadkey_zoom})"
+                )
+            },
+            count,
+            max,
+            "MOSAIC_MAX_LOOKUP_QUADKEYS",
+        )?;
+    }
+    let mut tiles = Vec::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 20));
     for x in tl.x..=br.x {
         for y in tl.y..=br.y {
             tiles.push(Tile::new(x, y, quadkey_zoom));
         }
-    }
-    if tl.x > br.x || tl.y > br.y {
-        tiles.clear();
     }
     Ok(tiles)
 }
@@ -131,7 +148,13 @@ pub fn plan(doc: &MosaicJson, lookup: &Lookup, opts: &LookupOptions) -> Result<V
                 )));
             }
             let b = read_tms.bounds(tile);
-            let tiles = plan_bbox(&mosaic_tms, qz, b, read_tms.geographic_crs())?;
+            let tiles = plan_bbox(
+                &mosaic_tms,
+                qz,
+                b,
+                read_tms.geographic_crs(),
+                opts.max_quadkeys,
+            )?;
             Ok(tiles
                 .into_iter()
                 .map(|t| plan_tile(&mosaic_tms, qz, t))
@@ -147,7 +170,7 @@ pub fn plan(doc: &MosaicJson, lookup: &Lookup, opts: &LookupOptions) -> Result<V
             Ok(vec![plan_tile(&mosaic_tms, qz, t)])
         }
         Lookup::Bbox(b) => {
-            let tiles = plan_bbox(&mosaic_tms, qz, b, coord_crs)?;
+            let tiles = plan_bbox(&mosaic_tms, qz, b, coord_crs, opts.max_quadkeys)?;
             Ok(tiles
                 .into_iter()
                 .map(|t| plan_tile(&mosaic_tms, qz, t))

@@ -4,7 +4,7 @@
 //! back after the known ones.
 
 use std::fmt;
-use std::io::{Read, Write};
+use std::io::Write;
 
 use indexmap::IndexMap;
 use serde::de::{self, MapAccess, Visitor};
@@ -118,16 +118,26 @@ impl MosaicJson {
 
     /// Parses a document from JSON bytes, gunzipping first when they start with the gzip magic.
     pub fn from_slice(bytes: &[u8]) -> Result<MosaicJson> {
+        Self::from_slice_limited(bytes, u64::MAX)
+    }
+
+    /// [`MosaicJson::from_slice`] refusing documents larger than `max_bytes` once
+    /// decompressed ([`Error::LimitExceeded`]): a gzip bomb stops at the limit.
+    pub fn from_slice_limited(bytes: &[u8], max_bytes: u64) -> Result<MosaicJson> {
         if is_gzip(bytes) {
-            let mut text = Vec::with_capacity(bytes.len() * 8);
-            flate2::read::MultiGzDecoder::new(bytes)
-                .read_to_end(&mut text)
-                .map_err(|e| Error::InvalidMosaic {
-                    field: None,
-                    reason: format!("gzip: {e}"),
-                })?;
+            let text = crate::limits::read_bounded(
+                flate2::read::MultiGzDecoder::new(bytes),
+                max_bytes,
+                "gzip-compressed MosaicJSON",
+            )?;
             return Self::from_json_bytes(&text);
         }
+        crate::limits::check(
+            || format!("MosaicJSON document of {} bytes", bytes.len()),
+            bytes.len() as u64,
+            max_bytes,
+            "MOSAIC_MAX_DOCUMENT_BYTES",
+        )?;
         Self::from_json_bytes(bytes)
     }
 
@@ -149,6 +159,16 @@ impl MosaicJson {
         if !self.bounds.iter().all(|v| v.is_finite()) {
             return Err(Error::invalid_field(
                 "bounds",
+                "values must be finite numbers",
+            ));
+        }
+        // Numeric strings are taken for numbers ("NaN", "inf" among them); a non-finite
+        // center would be written as `NaN`, which no JSON parser reads back.
+        if let Some(c) = &self.center
+            && !(c.lon.is_finite() && c.lat.is_finite())
+        {
+            return Err(Error::invalid_field(
+                "center",
                 "values must be finite numbers",
             ));
         }

@@ -6,7 +6,8 @@
 //! POST: its `href` with its `body`, merged into the current body when `merge` is true,
 //! else replacing it) and needs no `context` (cogeo-mosaic#189, #240). When an API gives no
 //! `next` link but reports more matches than returned, cogeo-mosaic's legacy `page`
-//! parameter is tried, and stops at the first empty or repeated page.
+//! parameter is tried. Paging stops at the first empty page, at a request already made, and
+//! at a page identical to one received before (an API ignoring `page`).
 //!
 //! ```no_run
 //! # async fn run() -> mosaic::Result<()> {
@@ -21,6 +22,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha224};
 
 use crate::create::{Footprint, parse_geometry};
 use crate::{Error, Result};
@@ -74,6 +76,7 @@ pub async fn search(url: &str, query: &Value, opts: &SearchOptions) -> Result<Ve
         .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
     let mut request = Request::Post(url.to_string(), Value::Object(body.clone()));
     let mut seen = HashSet::new();
+    let mut pages_seen: HashSet<[u8; 28]> = HashSet::new();
     let mut items: Vec<Value> = Vec::new();
     let mut legacy_page = 1u64;
     loop {
@@ -93,6 +96,15 @@ pub async fn search(url: &str, query: &Value, opts: &SearchOptions) -> Result<Ve
             }
         };
         if features.is_empty() {
+            break;
+        }
+        // An API that ignores `page` (or hands out fresh `next` links to the same items)
+        // would be paged until `numberMatched`, forever when that is huge: a page identical
+        // to one received before ends the search.
+        let digest: [u8; 28] =
+            Sha224::digest(serde_json::to_vec(features).unwrap_or_default()).into();
+        if !pages_seen.insert(digest) {
+            tracing::warn!("{url}: the search returns a page already received; stopping");
             break;
         }
         items.extend(features.iter().cloned());

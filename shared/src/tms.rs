@@ -307,6 +307,21 @@ impl Builtin {
     }
 }
 
+/// Most tiles a side of a tile matrix: 2^32, beyond any zoom <= 30 of a registered TMS and
+/// far from `u64` overflow in the tile arithmetic.
+pub const MAX_MATRIX_SIZE: u64 = 1 << 32;
+
+/// `v << by`, saturating at `u64::MAX`.
+fn shl_saturating(v: u64, by: u8) -> u64 {
+    if v == 0 {
+        0
+    } else if u32::from(by) > v.leading_zeros() {
+        u64::MAX
+    } else {
+        v << by
+    }
+}
+
 fn axis_inverted(first_axis: &str) -> bool {
     matches!(
         first_axis.to_ascii_uppercase().as_str(),
@@ -387,10 +402,39 @@ impl TileMatrixSet {
             m.id.parse::<u8>().map_err(|_| {
                 Error::Tms(format!("tile matrix id `{}` is not a zoom level", m.id))
             })?;
-            if m.cell_size.is_nan() || m.cell_size <= 0.0 || m.tile_width == 0 || m.tile_height == 0
+            if !(m.cell_size.is_finite() && m.cell_size > 0.0)
+                || !(m.scale_denominator.is_finite() && m.scale_denominator > 0.0)
+                || m.tile_width == 0
+                || m.tile_height == 0
             {
                 return Err(Error::Tms(format!(
                     "tile matrix {} has a non-positive size",
+                    m.id
+                )));
+            }
+            if !(1..=MAX_MATRIX_SIZE).contains(&m.matrix_width)
+                || !(1..=MAX_MATRIX_SIZE).contains(&m.matrix_height)
+            {
+                return Err(Error::Tms(format!(
+                    "tile matrix {} of {}x{} tiles: a matrix has 1 to 2^32 tiles a side",
+                    m.id, m.matrix_width, m.matrix_height
+                )));
+            }
+            // The whole matrix must lie within finite coordinates, or tile bounds are NaN.
+            let span = |tile: u32, tiles: u64| m.cell_size * f64::from(tile) * tiles as f64;
+            let (w, h) = (
+                span(m.tile_width, m.matrix_width),
+                span(m.tile_height, m.matrix_height),
+            );
+            // (Either axis order: the origin may be given y first.)
+            let [a, b] = m.point_of_origin;
+            let e = w.max(h);
+            if ![w, h, a - e, a + e, b - e, b + e]
+                .iter()
+                .all(|v| v.is_finite())
+            {
+                return Err(Error::Tms(format!(
+                    "tile matrix {}: pointOfOrigin and the matrix extent must be finite",
                     m.id
                 )));
             }
@@ -495,13 +539,18 @@ impl TileMatrixSet {
         &self.doc.tile_matrices
     }
 
-    /// True when every level is square, a power of two wide, and twice as wide as the previous.
+    /// True when the levels are consecutive zooms, every level is square, a power of two
+    /// wide, and twice as wide as the previous.
     pub fn is_quadtree(&self) -> bool {
         let m = &self.doc.tile_matrices;
+        let zoom = |m: &TileMatrix| m.id.parse::<u8>().ok();
         m.windows(2).all(|w| {
             w[0].matrix_width == w[0].matrix_height
                 && w[0].matrix_width.is_power_of_two()
-                && w[0].matrix_width * 2 == w[1].matrix_width
+                && w[0].matrix_width.checked_mul(2) == Some(w[1].matrix_width)
+                && zoom(&w[0])
+                    .and_then(|z| z.checked_add(1))
+                    .is_some_and(|next| Some(next) == zoom(&w[1]))
         })
     }
 
@@ -522,30 +571,37 @@ impl TileMatrixSet {
         }
     }
 
-    /// The matrix of zoom `z`; beyond the last defined level, extrapolated by halving (as morecantile does).
+    /// The matrix of zoom `z`; beyond the last defined level, extrapolated by halving (as
+    /// morecantile does). A level missing between two defined ones is extrapolated from the
+    /// closest one below; below the first level, the first is halved. Sizes saturate at
+    /// `u64::MAX` tiles and never drop below one tile.
     pub fn matrix(&self, z: u8) -> TileMatrix {
         let mats = &self.doc.tile_matrices;
+        let zoom = |m: &TileMatrix| m.id.parse::<u8>().unwrap_or(0);
         if let Some(m) = mats.iter().find(|m| m.id.parse::<u8>().ok() == Some(z)) {
             return m.clone();
         }
-        let last = &mats[mats.len() - 1];
-        let last_z: u8 = last.id.parse().unwrap_or(0);
-        let mut m = last.clone();
-        if z > last_z {
-            let f = 2f64.powi(i32::from(z - last_z));
+        let mut m;
+        if let Some(below) = mats.iter().rev().find(|m| zoom(m) < z) {
+            m = below.clone();
+            let d = z - zoom(below);
+            let f = 2f64.powi(i32::from(d));
             m.cell_size /= f;
             m.scale_denominator /= f;
-            m.matrix_width <<= z - last_z;
-            m.matrix_height <<= z - last_z;
+            m.matrix_width = shl_saturating(m.matrix_width, d);
+            m.matrix_height = shl_saturating(m.matrix_height, d);
         } else {
             let first = &mats[0];
-            let first_z: u8 = first.id.parse().unwrap_or(0);
             m = first.clone();
-            let d = first_z - z;
+            let d = zoom(first).saturating_sub(z);
             m.cell_size *= 2f64.powi(i32::from(d));
             m.scale_denominator *= 2f64.powi(i32::from(d));
-            m.matrix_width = (m.matrix_width >> d).max(1);
-            m.matrix_height = (m.matrix_height >> d).max(1);
+            m.matrix_width = m.matrix_width.checked_shr(u32::from(d)).unwrap_or(0).max(1);
+            m.matrix_height = m
+                .matrix_height
+                .checked_shr(u32::from(d))
+                .unwrap_or(0)
+                .max(1);
         }
         m.id = z.to_string();
         m
@@ -596,7 +652,7 @@ impl TileMatrixSet {
             if v.is_nan() || v < 0.0 {
                 0
             } else if v >= n as f64 {
-                n - 1
+                n.saturating_sub(1)
             } else {
                 v as u64
             }
@@ -616,22 +672,14 @@ impl TileMatrixSet {
         let (ox, oy) = self.origin(&m);
         let sx = m.cell_size * f64::from(m.tile_width);
         let sy = m.cell_size * f64::from(m.tile_height);
+        // `x + 1` in u64 as long as it cannot overflow (exact below 2^53 either way).
+        let next = |v: u64| v.checked_add(1).map_or(v as f64 + 1.0, |n| n as f64);
         let left = ox + t.x as f64 * sx;
-        let right = ox + (t.x + 1) as f64 * sx;
+        let right = ox + next(t.x) * sx;
         if m.corner_of_origin == "topLeft" {
-            [
-                left,
-                oy - (t.y + 1) as f64 * sy,
-                right,
-                oy - t.y as f64 * sy,
-            ]
+            [left, oy - next(t.y) * sy, right, oy - t.y as f64 * sy]
         } else {
-            [
-                left,
-                oy + t.y as f64 * sy,
-                right,
-                oy + (t.y + 1) as f64 * sy,
-            ]
+            [left, oy + t.y as f64 * sy, right, oy + next(t.y) * sy]
         }
     }
 
@@ -670,7 +718,11 @@ impl TileMatrixSet {
         let z = self.minzoom();
         let m = self.matrix(z);
         let ul = self.xy_bounds(Tile::new(0, 0, z));
-        let lr = self.xy_bounds(Tile::new(m.matrix_width - 1, m.matrix_height - 1, z));
+        let lr = self.xy_bounds(Tile::new(
+            m.matrix_width.saturating_sub(1),
+            m.matrix_height.saturating_sub(1),
+            z,
+        ));
         [ul[0], lr[1], lr[2], ul[3]]
     }
 
@@ -703,7 +755,7 @@ impl TileMatrixSet {
         let mut qk = String::with_capacity(t.z as usize);
         let mut z = t.z;
         while z > min {
-            let mask = 1u64 << (z - 1);
+            let mask = 1u64.checked_shl(u32::from(z - 1)).unwrap_or(0);
             let mut digit = b'0';
             if t.x & mask != 0 {
                 digit += 1;

@@ -268,6 +268,7 @@ impl LookupCase {
                 .get("coord_crs")
                 .and_then(Value::as_str)
                 .map(|c| mosaic::crs::Crs::parse(c).expect("coord_crs")),
+            ..Default::default()
         };
         let lookup = match self.function.as_str() {
             "assets_for_tile" => Lookup::Tile(mosaic::Tile::new(

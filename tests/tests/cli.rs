@@ -193,3 +193,217 @@ fn create_refuses_nothing_but_overwrites_with_o_and_writes_gzip() {
         mosaic::MosaicJson::from_slice(&read_bytes("mosaics/fp_100__z7_12.json")).unwrap();
     assert_eq!(doc, reference);
 }
+
+/// A mosaic of one asset over `[-1, -1, 1, 1]` (zooms `minzoom..=minzoom + 2`) written in
+/// `dir`; the asset is `asset` as given.
+fn small_mosaic(dir: &std::path::Path, asset: &str, minzoom: u8) -> String {
+    let doc = mosaic::MosaicJson::from_footprints(
+        &[mosaic::create::Footprint::from_bbox(
+            asset,
+            [-1.0, -1.0, 1.0, 1.0],
+        )],
+        &mosaic::create::CreateOptions::new(minzoom, minzoom + 2),
+    )
+    .unwrap();
+    let path = dir.join(format!("m{minzoom}.json"));
+    std::fs::write(&path, doc.to_json_vec()).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn words(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
+}
+
+fn stderr_of(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Numbers in exponent form, negative ones included, are values, not flags.
+#[test]
+fn negative_numbers_in_exponent_form_are_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = small_mosaic(tmp.path(), "a.tif", 6);
+    for args in [
+        vec![
+            "assets",
+            &m,
+            "--bbox",
+            "-7.105427357601002e-14",
+            "-5e-1",
+            "5E-1",
+            "0.5",
+        ],
+        vec![
+            "assets",
+            &m,
+            "--bbox",
+            "-1e-3",
+            "-1E-3",
+            "1e-3",
+            "1e-3",
+            "--reverse",
+        ],
+        vec!["assets", &m, "--point", "-1e-3", "-2.5e-1"],
+        vec!["assets", &m, "--point", "-.5", "-5."],
+        vec![
+            "assets",
+            &m,
+            "--coord-crs",
+            "EPSG:3857",
+            "--point",
+            "-1.5e3",
+            "-2e+3",
+        ],
+    ] {
+        let out = run(&words(&args));
+        assert!(out.status.success(), "{args:?}: {}", stderr_of(&out));
+        let got: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(got, ["a.tif"], "{args:?}");
+    }
+    // Commands that read the (absent) asset: they must get past argument parsing (clap
+    // exits 2 with "unexpected argument"); the read failure is ours.
+    for args in [
+        vec!["point", &m, "-1e-3", "-2.5e-1"],
+        vec!["point", &m, "-1e-3", "-2.5e-1", "--nodata", "-1e-9"],
+        vec![
+            "tile",
+            &m,
+            "7",
+            "63",
+            "64",
+            "--nodata",
+            "-9.999e3",
+            "--rescale",
+            "-1e3,1e3",
+        ],
+        vec![
+            "tile",
+            &m,
+            "7",
+            "63",
+            "64",
+            "--rescale",
+            "-1e3,-1e2",
+            "--rescale",
+            "-5e-1,5e-1",
+        ],
+    ] {
+        let out = run(&words(&args));
+        let err = stderr_of(&out);
+        assert_ne!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(!err.contains("unexpected argument"), "{args:?}: {err}");
+        let last = err.trim_end().lines().last().unwrap_or("");
+        assert!(last.starts_with("Error: "), "{args:?}: {err}");
+    }
+}
+
+/// GDAL's own messages (`ERROR 1: ...`, `ERROR 4: ...`) stay out of stderr: the one line is
+/// ours, and it carries GDAL's reason.
+#[test]
+fn gdal_errors_are_one_line_of_ours() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.tif");
+    std::fs::write(&bad, b"this is not a TIFF file\n").unwrap();
+    let missing = tmp.path().join("missing.tif");
+    for (asset, reason) in [
+        (&bad, "not recognized as"),
+        (&missing, "No such file or directory"),
+    ] {
+        let asset = asset.to_string_lossy().into_owned();
+        let sub = tempfile::tempdir_in(tmp.path()).unwrap();
+        let m = small_mosaic(sub.path(), &asset, 6);
+        let list = sub.path().join("list.txt");
+        std::fs::write(&list, format!("{asset}\n")).unwrap();
+        let list = list.to_string_lossy().into_owned();
+        let out_path = sub.path().join("out.json").to_string_lossy().into_owned();
+        for args in [
+            vec!["tile", &m, "7", "64", "63", "-o", &out_path],
+            vec!["point", &m, "0.5", "0.5"],
+            vec!["create", "--strict", "-q", "-o", &out_path, &list],
+            vec!["update", "--strict", "-q", &list, &m],
+        ] {
+            let out = run(&words(&args));
+            let err = stderr_of(&out);
+            assert!(!out.status.success(), "{args:?} should fail");
+            let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{args:?}: one line expected, got: {err}");
+            assert!(lines[0].starts_with("Error: "), "{args:?}: {err}");
+            assert!(lines[0].contains(reason), "{args:?}: {err}");
+            assert!(
+                !err.contains("ERROR 1:") && !err.contains("ERROR 4:"),
+                "{args:?}: {err}"
+            );
+        }
+        // Not strict: one warning of ours, no GDAL line.
+        let out = run(&words(&["footprint", "-q", &list]));
+        let err = stderr_of(&out);
+        assert!(
+            !err.contains("ERROR 1:") && !err.contains("ERROR 4:"),
+            "{err}"
+        );
+        let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "footprint: {err}");
+        assert!(lines[0].contains(reason), "footprint: {err}");
+    }
+}
+
+/// `mosaic ... | head`: a reader that goes away ends the command quietly.
+#[test]
+fn closed_stdout_ends_quietly() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    // 4096 quadkeys of GeoJSON: far more than a pipe buffer holds.
+    let doc = mosaic::MosaicJson::from_footprints(
+        &[mosaic::create::Footprint::from_bbox(
+            "a.tif",
+            [-179.0, -80.0, 179.0, 80.0],
+        )],
+        &mosaic::create::CreateOptions::new(6, 6),
+    )
+    .unwrap();
+    let m = tmp.path().join("big.json");
+    std::fs::write(&m, doc.to_json_vec()).unwrap();
+    let m = m.to_string_lossy().into_owned();
+    // The same footprint at zoom 7 as a document on stdout (16384 quadkeys).
+    let features = tmp.path().join("world.geojson");
+    std::fs::write(
+        &features,
+        r#"{"type": "Feature", "properties": {"path": "a.tif"}, "geometry": {"type": "Polygon",
+            "coordinates": [[[-179, -80], [179, -80], [179, 80], [-179, 80], [-179, -80]]]}}"#,
+    )
+    .unwrap();
+    let features = features.to_string_lossy().into_owned();
+    for args in [
+        vec!["to-geojson", &m],
+        vec!["to-geojson", &m, "--collect"],
+        vec![
+            "create-from-features",
+            "--minzoom",
+            "7",
+            "--maxzoom",
+            "7",
+            "--property",
+            "path",
+            "-q",
+            &features,
+        ],
+    ] {
+        let mut child = Command::new(mosaic_bin())
+            .args(&args)
+            .current_dir(refdata())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run mosaic");
+        let mut stdout = child.stdout.take().unwrap();
+        let mut head = [0u8; 16];
+        stdout.read_exact(&mut head).unwrap();
+        drop(stdout);
+        let out = child.wait_with_output().unwrap();
+        let err = stderr_of(&out);
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+        assert!(err.trim().is_empty(), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+    }
+}

@@ -5,26 +5,33 @@
 //! Routes live under `/mosaicjson` (mosaic chosen by `?url=`) and `/mosaics/{id}` (mosaic
 //! resolved through `MOSAIC_URL_TEMPLATE`).
 
-pub mod allow;
 pub mod demo;
+pub mod egress;
 pub mod error;
 mod ogc;
 pub mod params;
 mod routes;
+pub mod shed;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
 use mosaic::cache::MosaicCache;
+use mosaic::limits::Limits;
 
-pub use allow::AllowList;
+pub use mosaic::gate::{AllowList, Gate};
 
 /// Server settings, read once per process (Lambda container) from the environment.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// Locations requests may read (`MOSAIC_ALLOWED_URLS`).
-    pub allowed: AllowList,
+    /// Locations requests may read (`MOSAIC_ALLOWED_URLS`, `MOSAIC_ALLOW_PRIVATE_NETWORKS`).
+    pub gate: Gate,
+    /// Request budgets (`MOSAIC_MAX_*`).
+    pub limits: Limits,
+    /// The egress proxy every HTTP(S) read goes through (started by `main`; `None` in
+    /// tests that build the router alone).
+    pub http_proxy: Option<String>,
     /// `Cache-Control` of tiles and documents (`MOSAIC_CACHE_CONTROL`).
     pub cache_control: String,
     /// Refuse tiles outside the mosaic's zooms (`MOSAIC_STRICT_ZOOM`).
@@ -37,6 +44,13 @@ pub struct Config {
     pub concurrency: usize,
     /// Attribution added to TileJSON (`TITILER_DEFAULT_ATTRIBUTION`).
     pub attribution: Option<String>,
+    /// At most this many requests in progress at once (`MOSAIC_MAX_INFLIGHT`, default
+    /// [`shed::default_max_inflight`]: 8 per core, 16 on 2 cores; `0`: no bound). `/healthz`
+    /// is never counted.
+    pub max_inflight: usize,
+    /// How long a request beyond `max_inflight` waits for a slot before it is answered 503
+    /// with `Retry-After: 1` (`MOSAIC_QUEUE_TIMEOUT_MS`, default 1000).
+    pub queue_timeout: std::time::Duration,
 }
 
 impl Config {
@@ -45,9 +59,16 @@ impl Config {
     pub fn from_env(default_allowed: &[String]) -> Config {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         Config {
-            allowed: var("MOSAIC_ALLOWED_URLS")
-                .map(|v| AllowList::parse(&v))
-                .unwrap_or_else(|| AllowList::of(default_allowed)),
+            gate: Gate {
+                allow: var("MOSAIC_ALLOWED_URLS")
+                    .map(|v| AllowList::parse(&v))
+                    .unwrap_or_else(|| AllowList::of(default_allowed)),
+                allow_private_networks: var("MOSAIC_ALLOW_PRIVATE_NETWORKS")
+                    .and_then(|v| mosaic::cache::parse_bool(&v))
+                    .unwrap_or(false),
+            },
+            limits: Limits::from_lookup(&var),
+            http_proxy: None,
             cache_control: var("MOSAIC_CACHE_CONTROL")
                 .unwrap_or_else(|| "public, max-age=3600".into()),
             strict_zoom: var("MOSAIC_STRICT_ZOOM")
@@ -60,38 +81,61 @@ impl Config {
             url_template: var("MOSAIC_URL_TEMPLATE"),
             concurrency: mosaic::render::default_concurrency(),
             attribution: var("TITILER_DEFAULT_ATTRIBUTION"),
+            max_inflight: var("MOSAIC_MAX_INFLIGHT")
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(shed::default_max_inflight),
+            queue_timeout: std::time::Duration::from_millis(
+                var("MOSAIC_QUEUE_TIMEOUT_MS")
+                    .and_then(|v| v.trim().parse().ok())
+                    .unwrap_or(shed::DEFAULT_QUEUE_TIMEOUT_MS),
+            ),
         }
     }
 
     /// Settings for tests and embedding: everything in `allowed`, defaults elsewhere.
     pub fn new(allowed: AllowList) -> Config {
         Config {
-            allowed,
+            gate: Gate::new(allowed),
+            limits: Limits::default(),
+            http_proxy: None,
             cache_control: "public, max-age=3600".into(),
             strict_zoom: false,
             max_assets_per_tile: 20,
             url_template: None,
             concurrency: mosaic::render::default_concurrency(),
             attribution: None,
+            max_inflight: shed::default_max_inflight(),
+            queue_timeout: std::time::Duration::from_millis(shed::DEFAULT_QUEUE_TIMEOUT_MS),
         }
     }
 }
 
-/// Shared state of the router: settings and the mosaic cache, built once.
+/// Shared state of the router: settings, the mosaic cache and the read slots, built once.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// Settings.
     pub config: Arc<Config>,
-    /// Opened mosaics.
+    /// Opened mosaics (read within the document budget, through the egress proxy).
     pub cache: MosaicCache,
+    /// GDAL reads in flight across all requests (`MOSAIC_MAX_CONCURRENT_READS`).
+    pub read_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
-    /// State with the process-wide mosaic cache.
+    /// State with a mosaic cache configured from `COGEO_MOSAIC_CACHE_*`.
     pub fn new(config: Config) -> AppState {
+        let open = mosaic::backend::OpenOptions {
+            max_document_bytes: config.limits.max_document_bytes,
+            http_proxy: config.http_proxy.clone(),
+        };
+        let slots = usize::try_from(config.limits.max_concurrent_reads)
+            .unwrap_or(usize::MAX)
+            .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         AppState {
+            cache: MosaicCache::new(mosaic::cache::CacheSettings::from_env())
+                .with_open_options(open),
+            read_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             config: Arc::new(config),
-            cache: MosaicCache::global().clone(),
         }
     }
 }
@@ -181,5 +225,6 @@ pub fn app(state: AppState) -> Router {
         .nest("/mosaicjson", mosaic_routes())
         .nest("/mosaics/{id}", mosaic_routes())
         .fallback(routes::not_found)
+        .layer(shed::ShedLayer::from_config(&state.config))
         .with_state(state)
 }

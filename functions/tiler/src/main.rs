@@ -14,9 +14,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Warm GDAL and PROJ (driver registry, proj.db, lazy symbol binding) while the server
     // starts, so the first tile does not pay for it alone.
     std::thread::spawn(tiler::warm_up);
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         // In Lambda the allowlist comes from the stack (MOSAIC_ALLOWED_URLS); nothing by default.
-        return lambda_http::run(tiler::lambda_app(AppState::new(Config::from_env(&[])))).await;
+        let mut config = Config::from_env(&[]);
+        let _egress = tiler::egress::install(&mut config, env).await?;
+        return lambda_http::run(tiler::lambda_app(AppState::new(config))).await;
     }
     let cwd = std::env::current_dir()?.to_string_lossy().into_owned();
     let demo_dir = demo::demo_dir();
@@ -28,7 +31,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .into_owned(),
     };
     // Locally: the demo data and the working directory (relative asset paths resolve there).
-    let config = Config::from_env(&[demo::demo_dir().to_string_lossy().into_owned(), cwd]);
+    let mut config = Config::from_env(&[demo::demo_dir().to_string_lossy().into_owned(), cwd]);
+    let _egress = tiler::egress::install(&mut config, env).await?;
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())

@@ -2,6 +2,7 @@
 //! RESTful WMTS capabilities document, with titiler's link shapes.
 
 use mosaic::TileMatrixSet;
+use mosaic::render::encode::ImageFormat;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -17,6 +18,37 @@ const DOC_KEYS: [&str; 5] = [
     "tilematrixsetid",
 ];
 
+/// `s` as one URL path segment: everything but RFC 3986's unreserved characters
+/// percent-encoded (a TMS id comes from the mosaic document).
+fn segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// `tile_format` when it names a format the tile endpoint renders (as
+/// `mosaic::render::encode` parses them), lower-cased; anything else is left out.
+fn tile_format(t: &Target) -> Option<String> {
+    let f = t.query.get("tile_format")?;
+    f.parse::<ImageFormat>().ok()?;
+    Some(f.to_ascii_lowercase())
+}
+
+/// `tile_scale` when it is one the tile endpoint serves (1 to 4), else 1.
+fn tile_scale(t: &Target) -> u8 {
+    t.query
+        .get("tile_scale")
+        .and_then(|s| s.parse::<u8>().ok())
+        .filter(|s| (1..=4).contains(s))
+        .unwrap_or(1)
+}
+
 fn tile_template(base: &str, tms: &str, t: &Target, extra: &[(&str, &str)]) -> String {
     let mut q = t.query.clone();
     for (k, v) in extra {
@@ -24,13 +56,10 @@ fn tile_template(base: &str, tms: &str, t: &Target, extra: &[(&str, &str)]) -> S
             q.0.push((k.to_string(), v.to_string()));
         }
     }
-    let fmt = t
-        .query
-        .get("tile_format")
-        .map(|f| format!(".{f}"))
-        .unwrap_or_default();
-    let scale = t.query.get("tile_scale").unwrap_or("1");
+    let fmt = tile_format(t).map(|f| format!(".{f}")).unwrap_or_default();
+    let scale = tile_scale(t);
     let query = q.encode_without(&DOC_KEYS);
+    let tms = segment(tms);
     format!(
         "{base}/tiles/{tms}/{{z}}/{{x}}/{{y}}@{scale}x{fmt}{}",
         if query.is_empty() {
@@ -110,7 +139,7 @@ pub(crate) fn tileset(t: &Target, tms: &TileMatrixSet, base: &str) -> ApiResult<
         "boundingBox": {"lowerLeft": [doc.bounds[0], doc.bounds[1]], "upperRight": [doc.bounds[2], doc.bounds[3]],
                         "crs": tms.geographic_crs().uri()},
         "links": [
-            {"href": format!("{base}/tiles/{}", tms.id()), "rel": "self", "type": "application/json", "title": "The tileset"},
+            {"href": format!("{base}/tiles/{}", segment(tms.id())), "rel": "self", "type": "application/json", "title": "The tileset"},
             {"href": tile_template(base, tms.id(), t, &[]), "rel": "item", "type": "image/png", "title": "Tile", "templated": true},
         ],
         "tileMatrixSetLimits": tms_limits(tms, doc.bounds, minzoom, maxzoom),
@@ -133,14 +162,17 @@ pub(crate) fn tileset_list(t: &Target, base: &str) -> Value {
     } else {
         format!("?{query}")
     };
-    json!({"tilesets": ids.iter().map(|id| json!({
-        "title": format!("tileset tiled using {id} TileMatrixSet"),
-        "dataType": "map",
-        "links": [
-            {"href": format!("{base}/tiles/{id}{q}"), "rel": "self", "type": "application/json", "title": format!("Access to the tileset in {id}")},
-            {"href": format!("{base}/tiles/{id}/{{z}}/{{x}}/{{y}}{q}"), "rel": "item", "title": "Tile", "templated": true},
-        ],
-    })).collect::<Vec<_>>()})
+    json!({"tilesets": ids.iter().map(|id| {
+        let seg = segment(id);
+        json!({
+            "title": format!("tileset tiled using {id} TileMatrixSet"),
+            "dataType": "map",
+            "links": [
+                {"href": format!("{base}/tiles/{seg}{q}"), "rel": "self", "type": "application/json", "title": format!("Access to the tileset in {id}")},
+                {"href": format!("{base}/tiles/{seg}/{{z}}/{{x}}/{{y}}{q}"), "rel": "item", "title": "Tile", "templated": true},
+            ],
+        })
+    }).collect::<Vec<_>>()})
 }
 
 fn xml_escape(s: &str) -> String {
@@ -173,21 +205,29 @@ pub(crate) fn wmts(t: &Target, base: &str) -> ApiResult<String> {
     let q = if query.is_empty() {
         String::new()
     } else {
-        format!("?{}", xml_escape(&query))
+        format!("?{query}")
     };
     let [w, s, e, n] = doc.bounds;
     let mut layer_links = String::new();
     let mut matrices = String::new();
     for tms in &sets {
+        // The TMS id and CRS come from the document: escaped as XML text, percent-encoded
+        // in URLs.
+        let id = xml_escape(tms.id());
         layer_links.push_str(&format!(
-            "<TileMatrixSetLink><TileMatrixSet>{id}</TileMatrixSet></TileMatrixSetLink>",
-            id = tms.id()
+            "<TileMatrixSetLink><TileMatrixSet>{id}</TileMatrixSet></TileMatrixSetLink>"
+        ));
+        let template = xml_escape(&format!(
+            "{base}/tiles/{}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}@1x.{fmt}{q}",
+            segment(tms.id())
         ));
         layer_links.push_str(&format!(
-            "<ResourceURL format=\"{mime}\" resourceType=\"tile\" template=\"{base}/tiles/{id}/{{TileMatrix}}/{{TileCol}}/{{TileRow}}@1x.{fmt}{q}\"/>",
-            id = tms.id()
+            "<ResourceURL format=\"{mime}\" resourceType=\"tile\" template=\"{template}\"/>"
         ));
-        matrices.push_str(&format!("<TileMatrixSet><ows:Identifier>{}</ows:Identifier><ows:SupportedCRS>{}</ows:SupportedCRS>", tms.id(), tms.crs().uri()));
+        matrices.push_str(&format!(
+            "<TileMatrixSet><ows:Identifier>{id}</ows:Identifier><ows:SupportedCRS>{}</ows:SupportedCRS>",
+            xml_escape(&tms.crs().uri())
+        ));
         for z in doc.minzoom..=doc.maxzoom {
             let m = tms.matrix(z);
             let (ox, oy) = (m.point_of_origin[0], m.point_of_origin[1]);
@@ -199,6 +239,7 @@ pub(crate) fn wmts(t: &Target, base: &str) -> ApiResult<String> {
         matrices.push_str("</TileMatrixSet>");
     }
     let name = xml_escape(doc.name.as_deref().unwrap_or("mosaic"));
+    let metadata_url = xml_escape(&format!("{base}/WMTSCapabilities.xml{q}"));
     Ok(format!(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <Capabilities xmlns="http://www.opengis.net/wmts/1.0" xmlns:ows="http://www.opengis.net/ows/1.1" xmlns:xlink="http://www.w3.org/1999/xlink" version="1.0.0">
@@ -209,7 +250,7 @@ pub(crate) fn wmts(t: &Target, base: &str) -> ApiResult<String> {
 <Style isDefault="true"><ows:Identifier>default</ows:Identifier></Style><Format>{mime}</Format>{layer_links}</Layer>
 {matrices}
 </Contents>
-<ServiceMetadataURL xlink:href="{base}/WMTSCapabilities.xml{q}"/>
+<ServiceMetadataURL xlink:href="{metadata_url}"/>
 </Capabilities>"#
     ))
 }

@@ -136,6 +136,7 @@ impl Query {
                 .unwrap_or_default(),
             buffer: self.parse_num::<f64>("buffer")?.unwrap_or(0.0),
             padding: self.parse_num::<usize>("padding")?.unwrap_or(0),
+            max_bytes: None,
         };
         read.validate().map_err(bad)?;
         let pixel_selection = self
@@ -149,6 +150,7 @@ impl Query {
             pixel_selection,
             concurrency,
             max_assets: Some(max_assets),
+            read_slots: None,
         })
     }
 

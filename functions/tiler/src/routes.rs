@@ -10,9 +10,10 @@ use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use mosaic::backend::MosaicRead;
+use mosaic::gate::Use;
 use mosaic::index::{Lookup, LookupOptions};
 use mosaic::render::encode::render_image;
-use mosaic::render::point::{PointOptions, point_values};
+use mosaic::render::point::{PointOptions, point_values_of};
 use mosaic::render::{check_tile, render_assets};
 use mosaic::{MosaicJson, Tile, TileMatrixSet};
 use serde_json::json;
@@ -56,20 +57,18 @@ async fn target(state: &AppState, path: &HashMap<String, String>, uri: &Uri) -> 
             .ok_or_else(|| ApiError::Unprocessable("query parameter `url` is required".into()))?
             .to_string(),
     };
-    state
-        .config
-        .allowed
-        .check(&mosaic_uri)
-        .map_err(ApiError::Forbidden)?;
-    let mosaic = state.cache.open(&mosaic_uri).await?;
+    // The canonical form is what is opened: the check and the read see the same location.
+    let canonical = state.config.gate.admit(&mosaic_uri, Use::Mosaic)?;
+    let mosaic = state.cache.open(&canonical).await?;
     Ok(Target { mosaic, query })
 }
 
-fn check_assets(state: &AppState, assets: &[String]) -> ApiResult<()> {
-    for a in assets {
-        state.config.allowed.check(a).map_err(ApiError::Forbidden)?;
-    }
-    Ok(())
+/// Every asset through the gate; the canonical forms are what GDAL opens.
+fn admit_assets(state: &AppState, assets: &[String]) -> ApiResult<Vec<String>> {
+    assets
+        .iter()
+        .map(|a| Ok(state.config.gate.admit(a, Use::Asset)?))
+        .collect()
 }
 
 /// A TMS named in a path: a built-in id, or the mosaic's own custom TMS id (never a file).
@@ -168,17 +167,30 @@ pub(crate) async fn tile(
             tile.z, doc.minzoom, doc.maxzoom
         )));
     }
-    let opts = t.query.tile_options(
+    let mut opts = t.query.tile_options(
         scale,
         state.config.concurrency,
         state.config.max_assets_per_tile,
     )?;
+    let limits = &state.config.limits;
+    let side = (opts.read.tilesize as u64)
+        .saturating_add((opts.read.buffer * 2.0) as u64)
+        .saturating_add(2 * opts.read.padding as u64);
+    mosaic::limits::check(
+        || format!("a read grid of {side}×{side} pixels (tilesize + 2×buffer + 2×padding)"),
+        side.saturating_mul(side),
+        limits.max_tile_pixels,
+        "MOSAIC_MAX_TILE_PIXELS",
+    )?;
+    opts.read.max_bytes = Some(limits.max_read_bytes);
+    opts.read_slots = Some(state.read_slots.clone());
     let render = t.query.render_options(format.as_deref())?;
     let started = Instant::now();
     let search = LookupOptions {
         reverse: t.query.reverse()?,
         tms: Some(tms.clone()),
         coord_crs: None,
+        max_quadkeys: Some(state.config.limits.max_lookup_quadkeys),
     };
     let assets = state
         .cache
@@ -187,7 +199,7 @@ pub(crate) async fn tile(
         .as_ref()
         .clone();
     let search_time = started.elapsed();
-    check_assets(&state, &assets)?;
+    let assets = admit_assets(&state, &assets)?;
     let out = render_assets(assets, &tms, tile, &opts).await?;
     let crs = tms.crs().clone();
     let (image, bounds) = (out.image.clone(), out.bounds);
@@ -273,6 +285,7 @@ pub(crate) async fn tile_assets(
         reverse: t.query.reverse()?,
         tms: Some(tms),
         coord_crs: None,
+        max_quadkeys: Some(state.config.limits.max_lookup_quadkeys),
     };
     let assets = t.mosaic.assets_for_tile(tile, &search).await?;
     Ok(json_response(&state, &assets, "application/json"))
@@ -292,6 +305,7 @@ pub(crate) async fn point_assets(
         reverse: t.query.reverse()?,
         tms: None,
         coord_crs: t.query.coord_crs()?,
+        max_quadkeys: Some(state.config.limits.max_lookup_quadkeys),
     };
     let assets = t.mosaic.assets_for_point(lon, lat, &search).await?;
     Ok(json_response(&state, &assets, "application/json"))
@@ -318,6 +332,7 @@ pub(crate) async fn bbox_assets(
         reverse: t.query.reverse()?,
         tms: None,
         coord_crs: t.query.coord_crs()?,
+        max_quadkeys: Some(state.config.limits.max_lookup_quadkeys),
     };
     let assets = t
         .mosaic
@@ -341,16 +356,20 @@ pub(crate) async fn point(
         reverse: t.query.reverse()?,
         tms: None,
         coord_crs: coord_crs.clone(),
+        max_quadkeys: Some(state.config.limits.max_lookup_quadkeys),
     };
     let assets = t.mosaic.assets_for_point(lon, lat, &search).await?;
-    check_assets(&state, &assets)?;
+    let assets = admit_assets(&state, &assets)?;
     let opts = PointOptions {
         coord_crs,
         indexes: t.query.bidx()?,
         nodata: t.query.nodata()?,
         concurrency: state.config.concurrency,
     };
-    let values = point_values(t.mosaic.as_ref(), lon, lat, &opts, &search).await?;
+    if assets.is_empty() {
+        return Err(mosaic::Error::NoAssets(format!("point ({lon},{lat})")).into());
+    }
+    let values = point_values_of(&assets, lon, lat, &opts).await?;
     Ok(json_response(&state, &values, "application/json"))
 }
 
@@ -399,8 +418,10 @@ pub(crate) async fn document(
     Ok(resp)
 }
 
-pub(crate) async fn validate(body: Bytes) -> Response {
-    match MosaicJson::from_slice(&body) {
+pub(crate) async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
+    let max = state.config.limits.max_document_bytes;
+    match MosaicJson::from_slice_limited(&body, max) {
+        Err(e @ mosaic::Error::LimitExceeded { .. }) => ApiError::Mosaic(e).into_response(),
         Ok(_) => (StatusCode::OK, axum::Json(json!(true))).into_response(),
         Err(e) => ApiError::Unprocessable(e.to_string()).into_response(),
     }

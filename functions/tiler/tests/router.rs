@@ -453,6 +453,148 @@ async fn documents_and_lookups() {
     );
 }
 
+/// TileJSON, OGC tilesets and WMTS put only known tile formats and scales in their tile URLs,
+/// and percent-encode what comes from the document (a custom TMS id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_validate_and_encode_what_goes_into_urls() {
+    let f = fixture("uint8");
+    let url = q(&f.mosaic);
+    let json = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap();
+    let template = |tj: &Value| tj["tiles"][0].as_str().unwrap().to_string();
+    let tilejson = |extra: String| {
+        let router = f.router.clone();
+        let url = url.clone();
+        async move {
+            let (resp, body) = get(
+                &router,
+                &format!("/mosaicjson/WebMercatorQuad/tilejson.json?url={url}&{extra}"),
+            )
+            .await;
+            assert_eq!(resp.status(), StatusCode::OK, "{extra}");
+            json(&body)
+        }
+    };
+    // Known formats (as `mosaic::render::encode` parses them), lower-cased.
+    for (given, ext) in [
+        ("png", "png"),
+        ("JPG", "jpg"),
+        ("jpeg", "jpeg"),
+        ("webp", "webp"),
+        ("tif", "tif"),
+        ("npy", "npy"),
+    ] {
+        let t = template(&tilejson(format!("tile_format={given}")).await);
+        assert!(t.contains(&format!("/{{y}}@1x.{ext}?")), "{given}: {t}");
+    }
+    // Anything else is left out, never copied into the URL.
+    for bad in [
+        "png/../../../evil?x=",
+        "png#frag",
+        "png\"><script>",
+        "gif",
+        "png.exe",
+        "",
+    ] {
+        let t = template(&tilejson(format!("tile_format={}", q(bad))).await);
+        assert!(t.contains("/{y}@1x?"), "{bad:?}: {t}");
+        assert!(
+            !t.contains("evil") && !t.contains('#') && !t.contains('<') && !t.contains("gif"),
+            "{bad:?}: {t}"
+        );
+    }
+    for (scale, want) in [
+        ("2", "@2x"),
+        ("4", "@4x"),
+        ("1x/../../evil", "@1x"),
+        ("-1", "@1x"),
+    ] {
+        let t = template(&tilejson(format!("tile_scale={}", q(scale))).await);
+        assert!(t.contains(&format!("/{{y}}{want}")), "{scale:?}: {t}");
+        assert!(!t.contains("evil"), "{scale:?}: {t}");
+    }
+    let (_, body) = get(
+        &f.router,
+        &format!(
+            "/mosaicjson/tiles/WebMercatorQuad?url={url}&tile_format={}",
+            q("png/../evil")
+        ),
+    )
+    .await;
+    let item = json(&body)["links"][1]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        item.contains("/{y}@1x?") && !item.contains("evil"),
+        "{item}"
+    );
+
+    // A custom TMS whose id is not URL- or XML-safe.
+    let id = "Evil Quad/../<x>?a=1&b=\"2\"#";
+    let mut tms = serde_json::to_value(TileMatrixSet::web_mercator()).unwrap();
+    tms["id"] = Value::from(id);
+    let mut doc = mosaic::MosaicJson::from_slice(&std::fs::read(&f.mosaic).unwrap()).unwrap();
+    doc.tilematrixset = Some(TileMatrixSet::from_value(tms).unwrap());
+    let custom = f.dir.path().join("custom-tms.json");
+    std::fs::write(&custom, doc.to_json_vec()).unwrap();
+    let curl = q(&custom.to_string_lossy());
+    let encoded = "Evil%20Quad%2F..%2F%3Cx%3E%3Fa%3D1%26b%3D%222%22%23";
+    let (resp, body) = get(&f.router, &format!("/mosaicjson/tiles?url={curl}")).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let list = json(&body);
+    let hrefs: Vec<String> = list["tilesets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|ts| ts["links"].as_array().unwrap().clone())
+        .map(|l| l["href"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        hrefs
+            .iter()
+            .any(|h| h.contains(&format!("/mosaicjson/tiles/{encoded}?"))),
+        "{hrefs:?}"
+    );
+    assert!(hrefs.iter().all(|h| !h.contains("Evil Quad")), "{hrefs:?}");
+    // The encoded id routes back to the TMS.
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/{encoded}/tilejson.json?url={curl}"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let t = template(&json(&body));
+    assert!(
+        t.contains(&format!(
+            "/mosaicjson/tiles/{encoded}/{{z}}/{{x}}/{{y}}@1x?"
+        )),
+        "{t}"
+    );
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/tiles/{encoded}?url={curl}"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let ts = json(&body);
+    for link in ts["links"].as_array().unwrap() {
+        let href = link["href"].as_str().unwrap();
+        assert!(href.contains(&format!("/tiles/{encoded}")), "{href}");
+    }
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/WMTSCapabilities.xml?url={curl}"),
+    )
+    .await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let xml = String::from_utf8(body).unwrap();
+    assert!(!xml.contains("<x>") && !xml.contains("Evil Quad/"), "{xml}");
+    assert!(
+        xml.contains(&format!("/mosaicjson/tiles/{encoded}/{{TileMatrix}}")),
+        "{xml}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mosaic_ids_strict_zoom_and_asset_cap() {
     let f = fixture("uint8");

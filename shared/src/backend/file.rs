@@ -14,21 +14,48 @@ use crate::error::run_blocking;
 use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result};
 
-async fn read_document(uri: &str, path: &Path) -> Result<(MosaicJson, u64)> {
-    let bytes = tokio::fs::read(path).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            uri: uri.to_string(),
-        },
-        _ => Error::io(path, e),
-    })?;
-    let size = bytes.len() as u64;
-    let doc = run_blocking("parse", move || MosaicJson::from_slice(&bytes)).await?;
-    Ok((doc, size))
+/// Reads a regular file (devices, FIFOs and directories are refused) of at most
+/// `max_bytes` and parses it with the same bound on its decompressed size.
+async fn read_document(uri: &str, path: &Path, max_bytes: u64) -> Result<(MosaicJson, u64)> {
+    let (uri, path) = (uri.to_string(), path.to_path_buf());
+    run_blocking("read", move || {
+        let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound { uri: uri.clone() },
+            _ => Error::io(&path, e),
+        })?;
+        let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
+        if !meta.is_file() {
+            return Err(Error::InvalidInput(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
+        crate::limits::check(
+            || format!("the document {} ({} bytes)", path.display(), meta.len()),
+            meta.len(),
+            max_bytes,
+            "MOSAIC_MAX_DOCUMENT_BYTES",
+        )?;
+        let bytes = crate::limits::read_bounded(file, max_bytes, &path.display().to_string())?;
+        let size = bytes.len() as u64;
+        let doc = MosaicJson::from_slice_limited(&bytes, max_bytes)?;
+        Ok((doc, size))
+    })
+    .await
 }
 
 /// Reads and indexes the document at `path` (`uri` names it in errors and `info`).
 pub async fn open(uri: &str, path: impl AsRef<Path>) -> Result<DocumentBackend> {
-    let (doc, size) = read_document(uri, path.as_ref()).await?;
+    open_limited(uri, path, u64::MAX).await
+}
+
+/// [`open`] refusing documents over `max_bytes` (file size or decompressed size).
+pub async fn open_limited(
+    uri: &str,
+    path: impl AsRef<Path>,
+    max_bytes: u64,
+) -> Result<DocumentBackend> {
+    let (doc, size) = read_document(uri, path.as_ref(), max_bytes).await?;
     DocumentBackend::new(uri, "File", doc, size)
 }
 
@@ -65,16 +92,35 @@ fn write_atomic_with(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".mosaic-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
-                uri: format!("{} (directory)", dir.display()),
-            },
-            _ => Error::io(&dir, e),
-        })?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".mosaic-").suffix(".tmp");
+    // The temp file becomes the document: created 0666 & !umask as `File::create` would
+    // (tempfile's default is 0600), and a replaced file keeps its permission bits.
+    #[cfg(unix)]
+    let existing_mode = {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+        match mode {
+            WriteMode::Overwrite => std::fs::metadata(path)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.permissions().mode() & 0o777),
+            WriteMode::Create => None,
+        }
+    };
+    let mut tmp = builder.tempfile_in(&dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            uri: format!("{} (directory)", dir.display()),
+        },
+        _ => Error::io(&dir, e),
+    })?;
+    #[cfg(unix)]
+    if let Some(bits) = existing_mode {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(bits))
+            .map_err(|e| Error::io(tmp.path(), e))?;
+    }
     fill(tmp.as_file_mut())
         .and_then(|_| tmp.as_file().sync_all())
         .map_err(|e| Error::io(tmp.path(), e))?;
@@ -132,7 +178,7 @@ impl MosaicWrite for FileWriter {
     async fn update(&self, footprints: &[Footprint], opts: &UpdateOptions) -> Result<MosaicJson> {
         // Read-modify-write; the rename keeps readers consistent. Concurrent updaters of one
         // local file are not arbitrated (object stores use conditional puts instead).
-        let (mut doc, _) = read_document(&self.uri, &self.path).await?;
+        let (mut doc, _) = read_document(&self.uri, &self.path, u64::MAX).await?;
         let (footprints, opts) = (footprints.to_vec(), opts.clone());
         let doc = run_blocking("update", move || {
             doc.update(&footprints, &opts).map(|_| doc)
@@ -230,5 +276,65 @@ mod tests {
             open(path.to_str().unwrap()).await,
             Err(Error::InvalidMosaic { .. })
         ));
+    }
+
+    /// The mode a plain `File::create` gives a new file in `dir` (0666 & !umask).
+    #[cfg(unix)]
+    fn created_mode(dir: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        let probe = dir.join("probe");
+        std::fs::File::create(&probe).unwrap();
+        let mode = std::fs::metadata(&probe).unwrap().permissions().mode() & 0o7777;
+        std::fs::remove_file(&probe).unwrap();
+        mode
+    }
+
+    /// Writes `doc()` (streamed) or a small buffer (`write_atomic`) to `path`.
+    #[cfg(unix)]
+    async fn write_to(path: &Path, mode: WriteMode, streaming: bool) {
+        if streaming {
+            FileWriter::new(path.to_str().unwrap(), path)
+                .write(&doc(), mode)
+                .await
+                .unwrap();
+        } else {
+            write_atomic(path.to_str().unwrap(), path, b"{}", mode).unwrap();
+        }
+    }
+
+    #[cfg(unix)]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replaced_file_keeps_its_mode_new_file_follows_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode_of = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        // The streaming path (multi-threaded runtime) and the buffered one.
+        for streaming in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let expected_new = created_mode(dir.path());
+            for (name, mode) in [
+                ("a.json", WriteMode::Create),
+                ("b.json", WriteMode::Overwrite),
+            ] {
+                let path = dir.path().join(name);
+                write_to(&path, mode, streaming).await;
+                assert_eq!(
+                    mode_of(&path),
+                    expected_new,
+                    "{name}: a new file gets 0666 & !umask"
+                );
+            }
+            // Modes a umask cannot produce from 0666, so the test tells them apart.
+            for existing in [0o644, 0o640, 0o604, 0o664] {
+                let path = dir.path().join("existing.json.gz");
+                std::fs::write(&path, b"{}").unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(existing)).unwrap();
+                write_to(&path, WriteMode::Overwrite, streaming).await;
+                assert_eq!(
+                    mode_of(&path),
+                    existing,
+                    "a replaced file keeps its mode {existing:o}"
+                );
+            }
+        }
     }
 }

@@ -335,15 +335,41 @@ fn unsupported(uri: &MosaicUri) -> Error {
     }
 }
 
+/// How a mosaic is opened for reading: budgets and the HTTP proxy of network reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Largest document accepted once decompressed ([`Error::LimitExceeded`] above it).
+    pub max_document_bytes: u64,
+    /// Proxy every HTTP(S) request of the object-store readers goes through (the tiler's
+    /// egress gate); `None`: direct.
+    pub http_proxy: Option<String>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            max_document_bytes: u64::MAX,
+            http_proxy: None,
+        }
+    }
+}
+
 /// Opens a mosaic for reading. `:memory:` has nothing to read: use
 /// [`memory::MemoryBackend::new`] with a document.
 pub async fn open(uri: &str) -> Result<Arc<dyn MosaicRead>> {
+    open_with(uri, &OpenOptions::default()).await
+}
+
+/// [`open`] with budgets and a proxy.
+pub async fn open_with(uri: &str, opts: &OpenOptions) -> Result<Arc<dyn MosaicRead>> {
     match MosaicUri::parse(uri)? {
-        MosaicUri::File(path) => Ok(Arc::new(file::open(uri, path).await?)),
+        MosaicUri::File(path) => Ok(Arc::new(
+            file::open_limited(uri, path, opts.max_document_bytes).await?,
+        )),
         p @ (MosaicUri::S3 { .. }
         | MosaicUri::Gcs { .. }
         | MosaicUri::Azure { .. }
-        | MosaicUri::Http(_)) => Ok(Arc::new(store::open(uri, &p).await?)),
+        | MosaicUri::Http(_)) => Ok(Arc::new(store::open(uri, &p, opts).await?)),
         MosaicUri::DynamoDb {
             region,
             table,

@@ -17,7 +17,7 @@ use object_store::{
     ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
 
-use super::{DocumentBackend, MosaicUri, MosaicWrite, WriteMode};
+use super::{DocumentBackend, MosaicUri, MosaicWrite, OpenOptions, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
 use crate::error::run_blocking;
 use crate::mosaicjson::MosaicJson;
@@ -35,11 +35,15 @@ fn retry() -> object_store::RetryConfig {
     }
 }
 
-fn client_options(allow_http: bool) -> ClientOptions {
-    ClientOptions::new()
+fn client_options(allow_http: bool, opts: &OpenOptions) -> ClientOptions {
+    let o = ClientOptions::new()
         .with_allow_http(allow_http)
         .with_timeout(Duration::from_secs(30))
-        .with_connect_timeout(Duration::from_secs(5))
+        .with_connect_timeout(Duration::from_secs(5));
+    match &opts.http_proxy {
+        Some(proxy) => o.with_proxy_url(proxy),
+        None => o,
+    }
 }
 
 /// Parses `AZURE_STORAGE_CONNECTION_STRING` (`Key=Value;...`).
@@ -55,6 +59,15 @@ fn connection_string() -> Option<std::collections::HashMap<String, String>> {
 
 /// The store and the object's path for a parsed URI (S3, GCS, Azure Blob, HTTP).
 pub fn store_for(uri: &str, parsed: &MosaicUri) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
+    store_for_with(uri, parsed, &OpenOptions::default())
+}
+
+/// [`store_for`] with open options (the proxy HTTP(S) requests go through).
+pub fn store_for_with(
+    uri: &str,
+    parsed: &MosaicUri,
+    opts: &OpenOptions,
+) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
     let bad = |e: object_store::Error| Error::InvalidUri {
         uri: uri.to_string(),
         reason: e.to_string(),
@@ -74,9 +87,9 @@ pub fn store_for(uri: &str, parsed: &MosaicUri) -> Result<(Arc<dyn ObjectStore>,
             if let Some(ep) = endpoint {
                 b = b
                     .with_endpoint(&ep)
-                    .with_client_options(client_options(ep.starts_with("http://")));
+                    .with_client_options(client_options(ep.starts_with("http://"), opts));
             } else {
-                b = b.with_client_options(client_options(false));
+                b = b.with_client_options(client_options(false, opts));
             }
             if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err()
             {
@@ -93,7 +106,7 @@ pub fn store_for(uri: &str, parsed: &MosaicUri) -> Result<(Arc<dyn ObjectStore>,
                 .unwrap_or(false);
             let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_bucket_name(bucket)
-                .with_client_options(client_options(http))
+                .with_client_options(client_options(http, opts))
                 .with_retry(retry());
             Ok((Arc::new(b.build().map_err(bad)?), path(key)?))
         }
@@ -123,7 +136,7 @@ pub fn store_for(uri: &str, parsed: &MosaicUri) -> Result<(Arc<dyn ObjectStore>,
                 }
             }
             b = b
-                .with_client_options(client_options(http))
+                .with_client_options(client_options(http, opts))
                 .with_retry(retry());
             Ok((Arc::new(b.build().map_err(bad)?), path(key)?))
         }
@@ -138,7 +151,7 @@ pub fn store_for(uri: &str, parsed: &MosaicUri) -> Result<(Arc<dyn ObjectStore>,
             }
             let store = object_store::http::HttpBuilder::new()
                 .with_url(format!("{scheme}://{host}"))
-                .with_client_options(client_options(scheme == "http"))
+                .with_client_options(client_options(scheme == "http", opts))
                 .with_retry(retry())
                 .build()
                 .map_err(bad)?;
@@ -199,30 +212,56 @@ struct Fetched {
     version: UpdateVersion,
 }
 
-async fn fetch(uri: &str, store: &dyn ObjectStore, path: &StorePath) -> Result<Fetched> {
+async fn fetch(
+    uri: &str,
+    store: &dyn ObjectStore,
+    path: &StorePath,
+    max_bytes: u64,
+) -> Result<Fetched> {
+    use futures::StreamExt;
     let got = store.get(path).await.map_err(|e| store_error(uri, e))?;
     let version = UpdateVersion {
         e_tag: got.meta.e_tag.clone(),
         version: got.meta.version.clone(),
     };
-    let bytes = got.bytes().await.map_err(|e| store_error(uri, e))?;
+    let too_large = |n: u64| Error::LimitExceeded {
+        what: format!("the document at {uri} ({n} bytes or more)"),
+        limit: max_bytes,
+        setting: "MOSAIC_MAX_DOCUMENT_BYTES",
+        detail: None,
+    };
+    if got.meta.size > max_bytes {
+        return Err(too_large(got.meta.size));
+    }
+    // Stream with a running total: a length the server did not announce is bounded too.
+    let mut stream = got.into_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| store_error(uri, e))?;
+        if (bytes.len() + chunk.len()) as u64 > max_bytes {
+            return Err(too_large((bytes.len() + chunk.len()) as u64));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
     let size = bytes.len() as u64;
-    let doc = run_blocking("parse", move || MosaicJson::from_slice(&bytes))
-        .await
-        .map_err(|e| match e {
-            Error::InvalidMosaic { field, reason } => Error::InvalidMosaic {
-                field,
-                reason: format!("{uri}: {reason}"),
-            },
-            other => other,
-        })?;
+    let doc = run_blocking("parse", move || {
+        MosaicJson::from_slice_limited(&bytes, max_bytes)
+    })
+    .await
+    .map_err(|e| match e {
+        Error::InvalidMosaic { field, reason } => Error::InvalidMosaic {
+            field,
+            reason: format!("{uri}: {reason}"),
+        },
+        other => other,
+    })?;
     Ok(Fetched { doc, size, version })
 }
 
 /// Reads and indexes the document at `uri` (S3, GCS, Azure Blob or HTTP).
-pub async fn open(uri: &str, parsed: &MosaicUri) -> Result<DocumentBackend> {
-    let (store, path) = store_for(uri, parsed)?;
-    let f = fetch(uri, store.as_ref(), &path).await?;
+pub async fn open(uri: &str, parsed: &MosaicUri, opts: &OpenOptions) -> Result<DocumentBackend> {
+    let (store, path) = store_for_with(uri, parsed, opts)?;
+    let f = fetch(uri, store.as_ref(), &path, opts.max_document_bytes).await?;
     DocumentBackend::new(uri, super::backend_name(parsed), f.doc, f.size)
 }
 
@@ -343,7 +382,7 @@ impl StoreWriter {
         for attempt in 0..UPDATE_ATTEMPTS {
             let Fetched {
                 mut doc, version, ..
-            } = fetch(&self.uri, self.store.as_ref(), &self.path).await?;
+            } = fetch(&self.uri, self.store.as_ref(), &self.path, u64::MAX).await?;
             let (fps, o) = (footprints.to_vec(), opts.clone());
             doc = run_blocking("update", move || doc.update(&fps, &o).map(|_| doc)).await?;
             match self.put(&doc, PutMode::Update(version)).await {

@@ -8,6 +8,8 @@ use mosaic::cli::{Cli, run};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mosaic::cli::init_logging(if cli.quiet() { "error" } else { "warn" });
+    // GDAL's messages go to the log; failures reach the user in our one-line error.
+    mosaic::gdal_log::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -20,6 +22,8 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // `mosaic … | head`: the reader has what it wanted.
+        Err(e) if mosaic::cli::is_closed_stdout(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("Error: {e}");
             ExitCode::from(e.exit_code().clamp(1, 255) as u8)

@@ -44,6 +44,10 @@ pub struct TileOptions {
     pub concurrency: usize,
     /// Use at most this many assets (the first ones); `None`: all.
     pub max_assets: Option<usize>,
+    /// Read slots shared by every request of the process: each asset read holds one, so
+    /// the reads (and their buffers) in flight across requests stay bounded; `None`: only
+    /// `concurrency` bounds them.
+    pub read_slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Default for TileOptions {
@@ -53,6 +57,7 @@ impl Default for TileOptions {
             pixel_selection: PixelSelection::First,
             concurrency: default_concurrency(),
             max_assets: None,
+            read_slots: None,
         }
     }
 }
@@ -86,6 +91,7 @@ pub async fn mosaic_assets(
     read: Reader,
     method: PixelSelection,
     concurrency: usize,
+    slots: Option<&Arc<tokio::sync::Semaphore>>,
 ) -> Result<(ImageData, Vec<String>)> {
     let mut mosaicker = Mosaicker::new(method);
     let mut used = Vec::new();
@@ -96,7 +102,22 @@ pub async fn mosaic_assets(
     while next < assets.len() || !in_flight.is_empty() {
         while in_flight.len() < concurrency && next < assets.len() {
             let (asset, read) = (assets[next].clone(), read.clone());
-            in_flight.push_back((next, tokio::task::spawn_blocking(move || read(&asset))));
+            let slot = match slots {
+                Some(s) => Some(
+                    s.clone()
+                        .acquire_owned()
+                        .await
+                        .map_err(|e| Error::Internal(format!("read slots closed: {e}")))?,
+                ),
+                None => None,
+            };
+            in_flight.push_back((
+                next,
+                tokio::task::spawn_blocking(move || {
+                    let _slot = slot;
+                    read(&asset)
+                }),
+            ));
             next += 1;
         }
         let Some((i, task)) = in_flight.pop_front() else {
@@ -197,14 +218,18 @@ pub async fn render_assets(
     let started = Instant::now();
     let (t, ro) = (tms.clone(), opts.read.clone());
     let read: Reader = Arc::new(move |asset: &str| reader::read_tile(asset, &t, tile, &ro));
-    let (image, assets_used) = mosaic_assets(&assets, read, opts.pixel_selection, opts.concurrency)
-        .await
-        .map_err(|e| match e {
-            Error::EmptyMosaic(_) => {
-                Error::EmptyMosaic(format!("no asset has data for tile {tile}"))
-            }
-            other => other,
-        })?;
+    let (image, assets_used) = mosaic_assets(
+        &assets,
+        read,
+        opts.pixel_selection,
+        opts.concurrency,
+        opts.read_slots.as_ref(),
+    )
+    .await
+    .map_err(|e| match e {
+        Error::EmptyMosaic(_) => Error::EmptyMosaic(format!("no asset has data for tile {tile}")),
+        other => other,
+    })?;
     Ok(MosaicTile {
         image,
         assets_used,

@@ -3,15 +3,14 @@
 
 use std::sync::Arc;
 
+use gdal::Metadata;
 use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
-use gdal::{Dataset, Metadata};
 use serde::Serialize;
 use serde_json::Value;
 
 use super::image::DataType;
 use crate::backend::MosaicRead;
 use crate::crs::Crs;
-use crate::dataset::gdal_path;
 use crate::index::LookupOptions;
 use crate::{Error, Result};
 
@@ -63,7 +62,7 @@ pub fn read_point(
         path: path.to_string(),
         reason,
     };
-    let ds = Dataset::open(gdal_path(path)).map_err(|e| err(e.to_string()))?;
+    let ds = crate::dataset::open_raster(path, None)?;
     let mut srs = ds
         .spatial_ref()
         .map_err(|_| err("dataset has no CRS".into()))?;
@@ -172,13 +171,23 @@ pub async fn point_values(
     popts: &PointOptions,
     search: &LookupOptions,
 ) -> Result<PointValues> {
-    let (indexes, nodata, concurrency) = (popts.indexes.clone(), popts.nodata, popts.concurrency);
-    let crs = popts.coord_crs.clone().unwrap_or(Crs::Wgs84);
     let opts = LookupOptions {
-        coord_crs: Some(crs.clone()),
+        coord_crs: Some(popts.coord_crs.clone().unwrap_or(Crs::Wgs84)),
         ..search.clone()
     };
     let assets = mosaic.assets_for_point(lon, lat, &opts).await?;
+    point_values_of(&assets, lon, lat, popts).await
+}
+
+/// Values of the given assets (in order) at a point; assets that do not cover it are left out.
+pub async fn point_values_of(
+    assets: &[String],
+    lon: f64,
+    lat: f64,
+    popts: &PointOptions,
+) -> Result<PointValues> {
+    let (indexes, nodata, concurrency) = (popts.indexes.clone(), popts.nodata, popts.concurrency);
+    let crs = popts.coord_crs.clone().unwrap_or(Crs::Wgs84);
     if assets.is_empty() {
         return Err(Error::NoAssets(format!("point ({lon},{lat})")));
     }

@@ -14,7 +14,7 @@ use gdal::spatial_ref::SpatialRef;
 use gdal_sys::{GDALDataType, GDALRIOResampleAlg, GDALResampleAlg};
 
 use super::image::{DataType, ImageData};
-use crate::dataset::gdal_path;
+use crate::dataset::open_raster;
 use crate::tms::{Tile, TileMatrixSet};
 use crate::{Error, Result};
 
@@ -133,6 +133,9 @@ pub struct ReadOptions {
     pub buffer: f64,
     /// Pixels read around the tile and cut away (avoids edge effects of resampling).
     pub padding: usize,
+    /// Most bytes the read may decode (output pixels × bands × (type size + 16));
+    /// `None`: no bound. More is [`Error::LimitExceeded`] before GDAL reads anything.
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for ReadOptions {
@@ -145,6 +148,7 @@ impl Default for ReadOptions {
             reproject: Resampling::Nearest,
             buffer: 0.0,
             padding: 0,
+            max_bytes: None,
         }
     }
 }
@@ -334,8 +338,7 @@ pub fn read_tile(
         path: path.to_string(),
         reason,
     };
-    crate::dataset::configure_gdal_defaults();
-    let ds = Dataset::open(gdal_path(path)).map_err(|e| err(e.to_string()))?;
+    let ds = open_raster(path, None)?;
     let meta = dataset_meta(path, &ds, tms)?;
 
     // rio-tiler `tile_exists`: the tile's geographic bounds must overlap the dataset's.
@@ -437,14 +440,7 @@ pub fn read_tile(
         Some(level) => {
             let opt = format!("OVERVIEW_LEVEL={level}");
             let open_options = [opt.as_str()];
-            ovr_ds = Dataset::open_ex(
-                gdal_path(path),
-                gdal::DatasetOptions {
-                    open_options: Some(&open_options),
-                    ..Default::default()
-                },
-            )
-            .map_err(|e| err(e.to_string()))?;
+            ovr_ds = open_raster(path, Some(&open_options))?;
             let g = ovr_ds.geo_transform().map_err(|e| err(e.to_string()))?;
             (&ovr_ds, g)
         }
@@ -481,6 +477,23 @@ pub fn read_tile(
     }
     let plane = width * height;
     let size = meta.dtype.size();
+    if let Some(max) = opts.max_bytes {
+        // The GDAL buffer, the decoded values and the image's copy of them.
+        let need = (plane as u64)
+            .saturating_mul(bands.len() as u64)
+            .saturating_mul(size as u64 + 16);
+        crate::limits::check(
+            || {
+                format!(
+                    "reading {} bands of {width}×{height} pixels from {path} ({need} bytes)",
+                    bands.len()
+                )
+            },
+            need,
+            max,
+            "MOSAIC_MAX_READ_BYTES",
+        )?;
+    }
     let mut buf = vec![0u8; bands.len() * plane * size];
     let mut extra = gdal_sys::GDALRasterIOExtraArg {
         nVersion: 1,
