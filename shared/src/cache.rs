@@ -24,6 +24,10 @@ pub struct CacheSettings {
     pub max_size: u64,
     /// Caching off.
     pub disabled: bool,
+    /// Most memory the cached documents and look-ups may hold, estimated from their
+    /// contents (`MOSAIC_CACHE_MAX_BYTES`, default 256 MiB): the entry count alone would let
+    /// 512 large documents fill any Lambda.
+    pub max_bytes: u64,
 }
 
 /// Parses a boolean as pydantic does (`1/true/yes/on/t/y`, `0/false/no/off/f/n`, any case).
@@ -47,7 +51,14 @@ impl CacheSettings {
             ttl: Duration::from_secs(300),
             max_size: 512,
             disabled: false,
+            max_bytes: 256 << 20,
         };
+        if let Some(v) = get("MOSAIC_CACHE_MAX_BYTES") {
+            match v.trim().parse::<u64>() {
+                Ok(b) if b > 0 => s.max_bytes = b,
+                _ => tracing::warn!("MOSAIC_CACHE_MAX_BYTES={v:?} is not a positive number"),
+            }
+        }
         if let Some(v) = get("COGEO_MOSAIC_CACHE_TTL") {
             match v.trim().parse::<u64>() {
                 Ok(t) => s.ttl = Duration::from_secs(t),
@@ -79,6 +90,19 @@ impl CacheSettings {
     }
 }
 
+/// Estimated heap bytes of an opened mosaic: its document's tiles (keys, lists, strings)
+/// and the in-memory index over them; databases hold only their metadata.
+fn document_bytes(m: &Arc<dyn MosaicRead>) -> u64 {
+    let doc = m.document();
+    doc.tiles
+        .iter()
+        .map(|(qk, assets)| {
+            64 + qk.len() as u64 + assets.iter().map(|a| 24 + a.len() as u64).sum::<u64>()
+        })
+        .sum::<u64>()
+        + 1024
+}
+
 /// A cache of opened mosaics keyed by URI.
 #[derive(Debug, Clone)]
 pub struct MosaicCache {
@@ -91,12 +115,23 @@ pub struct MosaicCache {
 impl MosaicCache {
     /// A cache with the given settings.
     pub fn new(settings: CacheSettings) -> MosaicCache {
+        // Entries weigh their estimated KiB, and at least 1/max_size of the budget: so the
+        // cache holds at most `max_size` entries and at most `max_bytes`.
+        let budget_kib = (settings.max_bytes / 1024).max(1);
+        let floor = (budget_kib / settings.max_size.max(1)).max(1);
+        let weight = move |bytes: u64| -> u32 {
+            u32::try_from((bytes / 1024).max(floor)).unwrap_or(u32::MAX)
+        };
         let mosaics = Cache::builder()
-            .max_capacity(settings.max_size)
+            .max_capacity(budget_kib)
+            .weigher(move |_k: &String, m: &Arc<dyn MosaicRead>| weight(document_bytes(m)))
             .time_to_live(settings.ttl)
             .build();
         let lookups = Cache::builder()
-            .max_capacity(settings.max_size)
+            .max_capacity(budget_kib)
+            .weigher(move |k: &String, v: &Arc<Vec<String>>| {
+                weight(k.len() as u64 + v.iter().map(|a| a.len() as u64 + 24).sum::<u64>())
+            })
             .time_to_live(settings.ttl)
             .build();
         MosaicCache {
@@ -194,6 +229,39 @@ mod tests {
         ]);
         assert_eq!((s.ttl, s.max_size), (Duration::from_secs(5), 7));
         assert!(settings(&[("COGEO_MOSAIC_CACHE_TTL", "0")]).disabled);
+    }
+
+    /// Documents weigh what they hold: one larger than `MOSAIC_CACHE_MAX_BYTES` is not kept,
+    /// small ones are, up to the byte budget.
+    #[tokio::test]
+    async fn the_cache_is_bounded_in_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let big: serde_json::Map<String, serde_json::Value> = (0..4000)
+            .map(|i: u32| {
+                // Base-4 digits of i: distinct quadkeys of zoom 7.
+                let qk: String = (0..7).rev().map(|d| char::from(b'0' + ((i >> (2 * d)) & 3) as u8)).collect();
+                (qk, serde_json::json!([format!("asset-{i:0>40}.tif")]))
+            })
+            .collect();
+        let big_doc = serde_json::json!({"mosaicjson": "0.0.3", "minzoom": 7, "maxzoom": 9, "tiles": big});
+        let big_path = dir.path().join("big.json");
+        std::fs::write(&big_path, big_doc.to_string()).unwrap();
+        let small_path = dir.path().join("small.json");
+        std::fs::write(
+            &small_path,
+            br#"{"mosaicjson":"0.0.3","minzoom":1,"maxzoom":2,"tiles":{"0":["a"]}}"#,
+        )
+        .unwrap();
+        let cache = MosaicCache::new(settings(&[("MOSAIC_CACHE_MAX_BYTES", "65536")]));
+        let big_uri = big_path.to_str().unwrap();
+        let a = cache.open(big_uri).await.unwrap();
+        cache.mosaics.run_pending_tasks().await;
+        let b = cache.open(big_uri).await.unwrap();
+        assert!(!Arc::ptr_eq(&a, &b), "a document over the budget was kept");
+        let small_uri = small_path.to_str().unwrap();
+        let c = cache.open(small_uri).await.unwrap();
+        cache.mosaics.run_pending_tasks().await;
+        assert!(Arc::ptr_eq(&c, &cache.open(small_uri).await.unwrap()));
     }
 
     #[tokio::test]

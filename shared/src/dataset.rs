@@ -433,4 +433,33 @@ mod tests {
         assert_eq!(mosaic_zooms(&[a, c], None, None, &mut w).unwrap(), (3, 5));
         assert_eq!(w.len(), 2);
     }
+
+    /// Network reads are bounded in time and fetch GeoTIFF names only; GDAL syntax and
+    /// non-GTiff drivers never open an asset.
+    #[test]
+    fn gdal_defaults_and_the_asset_gate() {
+        configure_gdal_defaults();
+        let opt = |k: &str| gdal::config::get_config_option(k, "").unwrap_or_default();
+        if std::env::var_os("GDAL_HTTP_TIMEOUT").is_none() {
+            assert_eq!(opt("GDAL_HTTP_TIMEOUT"), "20");
+        }
+        if std::env::var_os("GDAL_HTTP_CONNECTTIMEOUT").is_none() {
+            assert_eq!(opt("GDAL_HTTP_CONNECTTIMEOUT"), "5");
+        }
+        if std::env::var_os("CPL_VSIL_CURL_ALLOWED_EXTENSIONS").is_none() {
+            assert!(!opt("CPL_VSIL_CURL_ALLOWED_EXTENSIONS").contains("vrt"));
+        }
+        assert!(matches!(
+            open_raster("MEM:::DATAPOINTER=0x10,PIXELS=1,LINES=1,BANDS=1,DATATYPE=Byte", None),
+            Err(Error::Forbidden { .. })
+        ));
+        let dir = tempfile::tempdir().unwrap();
+        let vrt = dir.path().join("x.tif");
+        std::fs::write(&vrt, r#"<VRTDataset rasterXSize="1" rasterYSize="1"><VRTRasterBand dataType="Byte" band="1"/></VRTDataset>"#).unwrap();
+        assert!(gdal::Dataset::open(&vrt).is_ok(), "GDAL itself reads it as a VRT");
+        assert!(matches!(
+            open_raster(&vrt.to_string_lossy(), None),
+            Err(Error::Dataset { .. })
+        ));
+    }
 }
