@@ -77,7 +77,13 @@ impl CloudEndpoints {
             ("gs", "CPL_GS_ENDPOINT"),
             ("az", "AZURITE_BLOB_STORAGE_URL"),
         ] {
-            if let Some((h, p)) = get(key).as_deref().and_then(authority_of) {
+            let Some(value) = get(key) else { continue };
+            if let Some((h, p)) = authority_of(&value) {
+                // GDAL's `AWS_S3_ENDPOINT` is `host[:port]`, HTTPS unless `AWS_HTTPS=NO`.
+                let bare = !value.contains("://") && !value.contains(':');
+                if bare {
+                    endpoints.push((scheme, h.clone(), 443, true));
+                }
                 endpoints.push((scheme, h, p, true));
             }
         }

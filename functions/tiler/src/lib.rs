@@ -29,6 +29,9 @@ pub struct Config {
     pub gate: Gate,
     /// Request budgets (`MOSAIC_MAX_*`).
     pub limits: Limits,
+    /// Scheme, host and optional path prefix of the public endpoint, used in every
+    /// self-referencing URL instead of the request's `Host` (`MOSAIC_PUBLIC_URL`).
+    pub public_url: Option<String>,
     /// The egress proxy every HTTP(S) read goes through (started by `main`; `None` in
     /// tests that build the router alone).
     pub http_proxy: Option<String>,
@@ -69,6 +72,7 @@ impl Config {
             },
             limits: Limits::from_lookup(&var),
             http_proxy: None,
+            public_url: var("MOSAIC_PUBLIC_URL"),
             cache_control: var("MOSAIC_CACHE_CONTROL")
                 .unwrap_or_else(|| "public, max-age=3600".into()),
             strict_zoom: var("MOSAIC_STRICT_ZOOM")
@@ -98,6 +102,7 @@ impl Config {
             gate: Gate::new(allowed),
             limits: Limits::default(),
             http_proxy: None,
+            public_url: None,
             cache_control: "public, max-age=3600".into(),
             strict_zoom: false,
             max_assets_per_tile: 20,

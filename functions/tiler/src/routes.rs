@@ -440,7 +440,7 @@ pub(crate) async fn tilejson(
         &state,
         &t,
         &tms,
-        &base_url(&headers, &uri, "/tilejson.json", 1),
+        &base_url(&state, &headers, &uri, "/tilejson.json", 1),
     )?;
     Ok(json_response(&state, &value, "application/json"))
 }
@@ -454,7 +454,7 @@ pub(crate) async fn tilesets(
     let t = target(&state, &path, &uri).await?;
     Ok(json_response(
         &state,
-        &ogc::tileset_list(&t, &base_url(&headers, &uri, "/tiles", 0)),
+        &ogc::tileset_list(&t, &base_url(&state, &headers, &uri, "/tiles", 0)),
         "application/json",
     ))
 }
@@ -470,7 +470,7 @@ pub(crate) async fn tileset(
         path.get("tms").map(String::as_str).unwrap_or(""),
         &t.mosaic.document(),
     )?;
-    let value = ogc::tileset(&t, &tms, &base_url(&headers, &uri, "", 2))?;
+    let value = ogc::tileset(&t, &tms, &base_url(&state, &headers, &uri, "", 2))?;
     Ok(json_response(&state, &value, "application/json"))
 }
 
@@ -481,7 +481,7 @@ pub(crate) async fn wmts(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let t = target(&state, &path, &uri).await?;
-    let xml = ogc::wmts(&t, &base_url(&headers, &uri, "/WMTSCapabilities.xml", 0))?;
+    let xml = ogc::wmts(&t, &base_url(&state, &headers, &uri, "/WMTSCapabilities.xml", 0))?;
     let mut resp = Response::new(Body::from(xml));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -527,16 +527,11 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
 }
 
 /// Scheme, host and route prefix of the request (`http://host/mosaicjson`): the path up to
-/// `levels` segments before `suffix`.
-fn base_url(headers: &HeaderMap, uri: &Uri, suffix: &str, levels: usize) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("localhost");
-    let proto = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("http");
+/// `levels` segments before `suffix`. `MOSAIC_PUBLIC_URL` replaces scheme and host (a public
+/// deployment should set it: otherwise the `Host` header a client sent is reflected); a
+/// `Host` that is not a plain `host[:port]` and a forwarded scheme other than http/https
+/// are ignored, so nothing but an authority reaches the URLs.
+fn base_url(state: &AppState, headers: &HeaderMap, uri: &Uri, suffix: &str, levels: usize) -> String {
     let mut path = uri
         .path()
         .strip_suffix(suffix)
@@ -547,6 +542,22 @@ fn base_url(headers: &HeaderMap, uri: &Uri, suffix: &str, levels: usize) -> Stri
             path.truncate(i);
         }
     }
+    if let Some(public) = &state.config.public_url {
+        return format!("{}{path}", public.trim_end_matches('/'));
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .filter(|h| {
+            h.parse::<axum::http::uri::Authority>()
+                .is_ok_and(|a| a.as_str() == *h && !h.contains('@'))
+        })
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .filter(|p| *p == "http" || *p == "https")
+        .unwrap_or("http");
     format!("{proto}://{host}{path}")
 }
 

@@ -652,3 +652,42 @@ async fn names_resolving_to_loopback_are_refused_at_connection() {
         eprintln!("{host} resolves to a public address here: nothing to refuse");
     }
 }
+
+/// Item 8: the `Host` header reaches self-referencing URLs only as a plain authority, and
+/// `MOSAIC_PUBLIC_URL` replaces it entirely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_headers_are_not_reflected_raw() {
+    let c = cog();
+    let (_root, allowed, _) = folders(&c);
+    let m = write_mosaic(&allowed, "m.json", &mosaic_of(&c.path.to_string_lossy(), &c));
+    let tilejson = |router: axum::Router, host: &'static str, proto: &'static str| {
+        let m = m.clone();
+        async move {
+            let (resp, body) = common::send(
+                &router,
+                axum::http::Request::get(format!(
+                    "/mosaicjson/WebMercatorQuad/tilejson.json?url={}",
+                    q(&m)
+                ))
+                .header("host", host)
+                .header("x-forwarded-proto", proto)
+                .body(axum::body::Body::empty())
+                .unwrap(),
+            )
+            .await;
+            assert_eq!(resp.status(), StatusCode::OK);
+            let v: Value = serde_json::from_slice(&body).unwrap();
+            v["tiles"][0].as_str().unwrap().to_string()
+        }
+    };
+    let r = router(&[&allowed]);
+    let url = tilejson(r.clone(), "evil.example\"><script>x</script>", "javascript").await;
+    assert!(url.starts_with("http://localhost/mosaicjson/tiles/"), "{url}");
+    let url = tilejson(r, "tiles.example.com:8443", "https").await;
+    assert!(url.starts_with("https://tiles.example.com:8443/mosaicjson/"), "{url}");
+    let mut config = Config::new(AllowList::of(&[allowed.to_string_lossy().into_owned()]));
+    config.public_url = Some("https://maps.example.org/v1".into());
+    let pinned = app(AppState::new(config));
+    let url = tilejson(pinned, "evil.example", "http").await;
+    assert!(url.starts_with("https://maps.example.org/v1/mosaicjson/tiles/"), "{url}");
+}
