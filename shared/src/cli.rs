@@ -557,10 +557,10 @@ pub fn is_closed_stdout(e: &Error) -> bool {
                 continue;
             }
         }
-        if let Some(j) = err.downcast_ref::<serde_json::Error>() {
-            if j.io_error_kind() == Some(BrokenPipe) {
-                return true;
-            }
+        if let Some(j) = err.downcast_ref::<serde_json::Error>()
+            && j.io_error_kind() == Some(BrokenPipe)
+        {
+            return true;
         }
         next = err.source();
     }

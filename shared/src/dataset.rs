@@ -55,6 +55,7 @@ pub const ASSET_DRIVERS: &[&str] = &["GTiff"];
 pub fn open_raster(path: &str, open_options: Option<&[&str]>) -> Result<Dataset> {
     crate::gate::check_gdal_input(path)?;
     configure_gdal_defaults();
+    crate::gdal_log::clear_last_error();
     Dataset::open_ex(
         gdal_path(path),
         gdal::DatasetOptions {
@@ -68,7 +69,12 @@ pub fn open_raster(path: &str, open_options: Option<&[&str]>) -> Result<Dataset>
     )
     .map_err(|e| Error::Dataset {
         path: path.to_string(),
-        reason: e.to_string(),
+        // GDAL's own message ("No such file or directory", "HTTP response code: 404",
+        // "not recognized as being in a supported file format") rather than the binding's
+        // "returned a NULL pointer".
+        reason: crate::gdal_log::last_error()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| e.to_string()),
     })
 }
 
