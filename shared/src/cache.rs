@@ -239,11 +239,15 @@ mod tests {
         let big: serde_json::Map<String, serde_json::Value> = (0..4000)
             .map(|i: u32| {
                 // Base-4 digits of i: distinct quadkeys of zoom 7.
-                let qk: String = (0..7).rev().map(|d| char::from(b'0' + ((i >> (2 * d)) & 3) as u8)).collect();
+                let qk: String = (0..7)
+                    .rev()
+                    .map(|d| char::from(b'0' + ((i >> (2 * d)) & 3) as u8))
+                    .collect();
                 (qk, serde_json::json!([format!("asset-{i:0>40}.tif")]))
             })
             .collect();
-        let big_doc = serde_json::json!({"mosaicjson": "0.0.3", "minzoom": 7, "maxzoom": 9, "tiles": big});
+        let big_doc =
+            serde_json::json!({"mosaicjson": "0.0.3", "minzoom": 7, "maxzoom": 9, "tiles": big});
         let big_path = dir.path().join("big.json");
         std::fs::write(&big_path, big_doc.to_string()).unwrap();
         let small_path = dir.path().join("small.json");

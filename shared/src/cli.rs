@@ -428,18 +428,33 @@ fn read_input(path: &str) -> Result<Vec<u8>> {
             .map_err(|e| Error::io("<stdin>", e))?;
         Ok(buf)
     } else {
-        std::fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::NotFound {
-                uri: path.to_string(),
-            },
-            _ => Error::io(path, e),
-        })
+        let mut buf = Vec::new();
+        open_input(path)?
+            .read_to_end(&mut buf)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(buf)
     }
+}
+
+/// Opens an input file named on the command line: missing → not found (66), a directory
+/// → a usage error (64).
+fn open_input(path: &str) -> Result<std::fs::File> {
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(Error::InvalidInput(format!(
+            "{path} is a directory, not a file"
+        )));
+    }
+    std::fs::File::open(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::NotFound {
+            uri: path.to_string(),
+        },
+        _ => Error::io(path, e),
+    })
 }
 
 fn read_url_list(path: &str) -> Result<Vec<String>> {
     let text = String::from_utf8(read_input(path)?)
-        .map_err(|_| Error::InvalidInput(format!("{path}: the URL list is not UTF-8 text")))?;
+        .map_err(|_| Error::InvalidData(format!("{path}: the URL list is not UTF-8 text")))?;
     let urls: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -447,7 +462,7 @@ fn read_url_list(path: &str) -> Result<Vec<String>> {
         .map(String::from)
         .collect();
     if urls.is_empty() {
-        return Err(Error::InvalidInput(format!("{path}: no URL in the list")));
+        return Err(Error::InvalidData(format!("{path}: no URL in the list")));
     }
     Ok(urls)
 }
@@ -607,11 +622,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     fps.extend(if f == "-" {
                         read_footprints_from(std::io::stdin().lock(), &property)?
                     } else {
-                        let file = std::fs::File::open(f).map_err(|e| match e.kind() {
-                            std::io::ErrorKind::NotFound => Error::NotFound { uri: f.clone() },
-                            _ => Error::io(f, e),
-                        })?;
-                        read_footprints_from(file, &property)?
+                        read_footprints_from(open_input(f)?, &property)?
                     });
                 }
                 MosaicJson::from_footprints_owned(fps, &opts)

@@ -62,15 +62,15 @@ impl Footprint {
             .get("properties")
             .and_then(|p| p.get(property))
             .ok_or_else(|| {
-                Error::InvalidInput(format!("feature {id} has no property `{property}`"))
+                Error::InvalidData(format!("feature {id} has no property `{property}`"))
             })?;
         let asset = asset_string(asset.clone(), &id, property)?;
         let geometry = feature
             .get("geometry")
             .filter(|g| !g.is_null())
-            .ok_or_else(|| Error::InvalidInput(format!("feature {id} has no geometry")))?;
+            .ok_or_else(|| Error::InvalidData(format!("feature {id} has no geometry")))?;
         let polygons = parse_geometry(geometry)
-            .map_err(|e| Error::InvalidInput(format!("feature {id}: {e}")))?;
+            .map_err(|e| Error::InvalidData(format!("feature {id}: {e}")))?;
         Ok(Footprint { asset, polygons })
     }
 
@@ -83,7 +83,7 @@ pub(crate) fn asset_string(v: Value, id: &str, property: &str) -> Result<String>
     match v {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
-        other => Err(Error::InvalidInput(format!(
+        other => Err(Error::InvalidData(format!(
             "feature {id}: property `{property}` is {other}, not a string"
         ))),
     }
@@ -335,6 +335,11 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
         (maxx - EPS).min(tb[2]),
         (maxy - EPS).min(tb[3]),
     );
+    // Footprints wholly outside the grid (e.g. longitudes 190–200 in a 0–360 convention,
+    // or no vertex at all) cover no tile.
+    if !(minx <= maxx && miny <= maxy) {
+        return Ok(Vec::new());
+    }
     let ul = tms.tile(minx, maxy, zoom);
     let lr = tms.tile(maxx, miny, zoom);
     let (mut x0, mut x1) = (ul.x.min(lr.x), ul.x.max(lr.x) + 1);
@@ -520,7 +525,7 @@ impl MosaicJson {
     fn index_footprints(footprints: &[Footprint], opts: &CreateOptions) -> Result<Indexed> {
         opts.validate()?;
         if footprints.is_empty() {
-            return Err(Error::InvalidInput(
+            return Err(Error::InvalidData(
                 "no footprints to create a mosaic from".into(),
             ));
         }

@@ -38,7 +38,8 @@ pub fn gdal_path(url: &str) -> String {
         let path = rest.split_once('/').map(|(_, p)| p).unwrap_or(rest);
         format!("/vsiaz/{path}")
     } else if let Some(rest) = url.strip_prefix("file://") {
-        rest.to_string()
+        // `file://localhost/p` is `/p`; other hosts are refused by the gate first.
+        rest.strip_prefix("localhost").unwrap_or(rest).to_string()
     } else {
         url.to_string()
     }
@@ -363,9 +364,11 @@ pub fn mosaic_zooms(
     warnings: &mut Vec<String>,
 ) -> Result<(u8, u8)> {
     if infos.is_empty() {
-        return Err(Error::InvalidInput(
-            "no readable dataset to create a mosaic from".into(),
-        ));
+        // Every input failed to open: an upstream problem (75), not a usage error.
+        return Err(Error::Dataset {
+            path: "every input".into(),
+            reason: "no dataset could be read to create a mosaic from".into(),
+        });
     }
     let mut types: Vec<String> = infos.iter().map(|i| i.datatype.clone()).collect();
     types.sort();
@@ -456,13 +459,19 @@ mod tests {
             assert!(!opt("CPL_VSIL_CURL_ALLOWED_EXTENSIONS").contains("vrt"));
         }
         assert!(matches!(
-            open_raster("MEM:::DATAPOINTER=0x10,PIXELS=1,LINES=1,BANDS=1,DATATYPE=Byte", None),
+            open_raster(
+                "MEM:::DATAPOINTER=0x10,PIXELS=1,LINES=1,BANDS=1,DATATYPE=Byte",
+                None
+            ),
             Err(Error::Forbidden { .. })
         ));
         let dir = tempfile::tempdir().unwrap();
         let vrt = dir.path().join("x.tif");
         std::fs::write(&vrt, r#"<VRTDataset rasterXSize="1" rasterYSize="1"><VRTRasterBand dataType="Byte" band="1"/></VRTDataset>"#).unwrap();
-        assert!(gdal::Dataset::open(&vrt).is_ok(), "GDAL itself reads it as a VRT");
+        assert!(
+            gdal::Dataset::open(&vrt).is_ok(),
+            "GDAL itself reads it as a VRT"
+        );
         assert!(matches!(
             open_raster(&vrt.to_string_lossy(), None),
             Err(Error::Dataset { .. })

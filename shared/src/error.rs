@@ -23,6 +23,10 @@ pub enum Error {
     /// A request argument is out of range or malformed (zoom, bbox, option value, feature).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// An input file's contents are invalid (GeoJSON features, a URL list): bad data, not a
+    /// bad argument.
+    #[error("invalid data: {0}")]
+    InvalidData(String),
     /// The mosaic URI cannot be parsed.
     #[error("invalid mosaic URI `{uri}`: {reason}")]
     InvalidUri {
@@ -154,6 +158,7 @@ impl Error {
             Error::InvalidMosaic { .. }
             | Error::Tms(_)
             | Error::InvalidInput(_)
+            | Error::InvalidData(_)
             | Error::InvalidUri { .. }
             | Error::UnknownScheme { .. }
             | Error::MultipleDataTypes(_)
@@ -177,6 +182,7 @@ impl Error {
             | Error::UnknownScheme { .. }
             | Error::Tms(_) => 64, // EX_USAGE
             Error::InvalidMosaic { .. }
+            | Error::InvalidData(_)
             | Error::MultipleDataTypes(_)
             | Error::ItemTooLarge { .. } => 65, // EX_DATAERR
             Error::NotFound { .. } => 66, // EX_NOINPUT
@@ -201,6 +207,7 @@ impl Error {
             },
             Error::Tms(m) => Error::Tms(m.clone()),
             Error::InvalidInput(m) => Error::InvalidInput(m.clone()),
+            Error::InvalidData(m) => Error::InvalidData(m.clone()),
             Error::InvalidUri { uri, reason } => Error::InvalidUri {
                 uri: uri.clone(),
                 reason: reason.clone(),

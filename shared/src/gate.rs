@@ -160,6 +160,8 @@ fn refuse(location: &str, reason: impl Into<String>) -> Error {
 /// assert!(check_gdal_input("GTIFF_DIR:1:/etc/secret.tif").is_err());
 /// assert!(check_gdal_input("<VRTDataset/>").is_err());
 /// assert!(check_gdal_input("/vsicurl/http://127.0.0.1/x.tif").is_err());
+/// assert!(check_gdal_input("file://x/secret.tif").is_err());
+/// assert!(check_gdal_input("file:///data/a.tif").is_ok());
 /// ```
 pub fn check_gdal_input(location: &str) -> Result<()> {
     if location.is_empty() {
@@ -177,6 +179,17 @@ pub fn check_gdal_input(location: &str) -> Result<()> {
             location,
             "GDAL virtual file system prefixes are not read; give a path or an http(s)://, s3://, gs:// or az:// URL",
         ));
+    }
+    if scheme_of(location).as_deref() == Some("file") {
+        // `file://HOST/path` names another machine's file; GDAL would read `HOST/path`
+        // relative to the working directory.
+        let host = location["file://".len()..].split('/').next().unwrap_or("");
+        if !host.is_empty() && !host.eq_ignore_ascii_case("localhost") {
+            return Err(refuse(
+                location,
+                format!("file URLs name a local path, not host `{host}`"),
+            ));
+        }
     }
     if scheme_of(location).is_none() && connection_string_prefix(location) {
         return Err(refuse(

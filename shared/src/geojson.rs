@@ -62,7 +62,16 @@ fn list(n: Nest, what: &str) -> std::result::Result<Vec<Nest>, String> {
 fn position(n: Nest) -> std::result::Result<[f64; 2], String> {
     let v = list(n, "position")?;
     match (v.first(), v.get(1)) {
-        (Some(Nest::Num(x)), Some(Nest::Num(y))) if x.is_finite() && y.is_finite() => Ok([*x, *y]),
+        // GeoJSON positions are WGS 84 longitude, latitude (RFC 7946).
+        (Some(Nest::Num(x)), Some(Nest::Num(y)))
+            if (-180.0 - 1e-9..=180.0 + 1e-9).contains(x)
+                && (-90.0 - 1e-9..=90.0 + 1e-9).contains(y) =>
+        {
+            Ok([*x, *y])
+        }
+        (Some(Nest::Num(x)), Some(Nest::Num(y))) => Err(format!(
+            "position [{x}, {y}] is outside longitude -180..180, latitude -90..90"
+        )),
         _ => Err("a position needs 2 finite numbers".into()),
     }
 }
@@ -293,7 +302,7 @@ pub fn read_footprints_from<R: Read>(reader: R, property: &str) -> Result<Vec<Fo
 }
 
 fn read_stream(reader: Box<dyn Read + '_>, property: &str) -> Result<Vec<Footprint>> {
-    let io = |e: std::io::Error| Error::InvalidInput(format!("reading GeoJSON: {e}"));
+    let io = |e: std::io::Error| Error::InvalidData(format!("reading GeoJSON: {e}"));
     let mut buf = BufReader::with_capacity(1 << 16, reader);
     if buf.fill_buf().map_err(io)?.starts_with(&[0x1f, 0x8b]) {
         return read_stream(Box::new(flate2::read::MultiGzDecoder::new(buf)), property);
@@ -323,6 +332,6 @@ fn read_stream(reader: Box<dyn Read + '_>, property: &str) -> Result<Vec<Footpri
             nested: false,
         }
         .deserialize(&mut de)
-        .map_err(|e| Error::InvalidInput(format!("GeoJSON: {e}")))?;
+        .map_err(|e| Error::InvalidData(format!("GeoJSON: {e}")))?;
     }
 }

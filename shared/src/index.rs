@@ -136,17 +136,19 @@ pub fn plan(doc: &MosaicJson, lookup: &Lookup, opts: &LookupOptions) -> Result<V
     let coord_crs = opts.coord_crs.as_ref().unwrap_or(&default_crs);
     match *lookup {
         Lookup::Tile(tile) => {
-            if read_tms == mosaic_tms {
-                return Ok(vec![plan_tile(&mosaic_tms, qz, tile)]);
-            }
-            // Different grids: go through the tile's geographic bounds, as cogeo-mosaic does.
+            // A tile outside the grid has no quadkey of its own: its digits would alias
+            // another tile's (3-12-2 reads as 3-4-2), so it is refused for either TMS.
             let max = read_tms.matrix(tile.z);
-            if tile.x >= max.matrix_width || tile.y >= max.matrix_height {
+            if tile.z > 30 || tile.x >= max.matrix_width || tile.y >= max.matrix_height {
                 return Err(Error::InvalidInput(format!(
                     "tile {tile} is outside the {} grid",
                     read_tms.id()
                 )));
             }
+            if read_tms == mosaic_tms {
+                return Ok(vec![plan_tile(&mosaic_tms, qz, tile)]);
+            }
+            // Different grids: go through the tile's geographic bounds, as cogeo-mosaic does.
             let b = read_tms.bounds(tile);
             let tiles = plan_bbox(
                 &mosaic_tms,
@@ -170,6 +172,13 @@ pub fn plan(doc: &MosaicJson, lookup: &Lookup, opts: &LookupOptions) -> Result<V
             Ok(vec![plan_tile(&mosaic_tms, qz, t)])
         }
         Lookup::Bbox(b) => {
+            // NaN is refused by `plan_bbox`; an infinite edge would be clamped to the grid's
+            // edge and answer for a bbox nobody asked for.
+            if b.iter().any(|v| v.is_infinite()) {
+                return Err(Error::InvalidInput(format!(
+                    "bbox {b:?} has infinite values"
+                )));
+            }
             let tiles = plan_bbox(&mosaic_tms, qz, b, coord_crs, opts.max_quadkeys)?;
             Ok(tiles
                 .into_iter()
@@ -370,5 +379,22 @@ mod tests {
                 .is_empty()
         );
         assert!(idx.assets_for_bbox([f64::NAN, 0.0, 1.0, 1.0]).is_err());
+        assert!(
+            idx.assets_for_bbox([f64::NEG_INFINITY, 0.0, 1.0, 1.0])
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn tiles_outside_the_grid_are_refused_not_aliased() {
+        let idx = MemoryIndex::new(doc()).unwrap();
+        // 3-8-0 would read the quadkey of 3-0-0 ("000").
+        assert!(!idx.assets_for_tile(0, 0, 3).unwrap().is_empty());
+        for (x, y, z) in [(8, 0, 3), (0, 8, 3), (u64::MAX, 0, 3), (0, 0, 31)] {
+            assert!(
+                matches!(idx.assets_for_tile(x, y, z), Err(Error::InvalidInput(_))),
+                "{z}-{x}-{y}"
+            );
+        }
     }
 }

@@ -185,7 +185,15 @@ impl MosaicJson {
             }
         }
         if self.center.is_none() {
-            self.center = Some(self.default_center());
+            // Finite bounds can still have an infinite midpoint ([1e308, .., 1.7e308, ..]).
+            let c = self.default_center();
+            if !(c.lon.is_finite() && c.lat.is_finite()) {
+                return Err(Error::invalid_field(
+                    "bounds",
+                    "the midpoint of the bounds (the default center) is not a finite number",
+                ));
+            }
+            self.center = Some(c);
         }
         Ok(())
     }
@@ -684,6 +692,10 @@ mod tests {
                 "tilematrixset",
             ),
             (r#"{"mosaicjson":3,"tiles":{}}"#, "mosaicjson"),
+            (
+                r#"{"mosaicjson":"0.0.3","bounds":[1e308,0,1.7e308,1],"tiles":{}}"#,
+                "bounds",
+            ),
         ] {
             let e = MosaicJson::from_slice(text.as_bytes()).unwrap_err();
             assert_eq!(field_of(e).as_deref(), Some(field), "{text}");

@@ -322,6 +322,82 @@ fn shl_saturating(v: u64, by: u8) -> u64 {
     }
 }
 
+/// Refuses CRS definitions that would make GDAL read something before parsing: URLs other
+/// than OGC's CRS URIs (GDAL fetches them) and file paths (GDAL opens them). Authority
+/// codes (`EPSG:3857`), OGC URIs and URNs, WKT, PROJJSON and PROJ strings pass. Applied to
+/// every CRS that comes from a document or a request, before [`Crs::parse`].
+///
+/// ```
+/// use mosaic::tms::check_crs_definition;
+/// assert!(check_crs_definition("EPSG:3857").is_ok());
+/// assert!(check_crs_definition("http://www.opengis.net/def/crs/EPSG/0/3857").is_ok());
+/// assert!(check_crs_definition("GEOGCS[\"WGS 84\",DATUM[\"WGS_1984\"]]").is_ok());
+/// assert!(check_crs_definition("+proj=longlat +datum=WGS84").is_ok());
+/// assert!(check_crs_definition("http://169.254.169.254/latest/meta-data/").is_err());
+/// assert!(check_crs_definition("/etc/passwd").is_err());
+/// ```
+pub fn check_crs_definition(definition: &str) -> Result<()> {
+    const WKT_KEYWORDS: [&str; 24] = [
+        "GEOGCS",
+        "PROJCS",
+        "GEOCCS",
+        "COMPD_CS",
+        "VERT_CS",
+        "VERTCS",
+        "LOCAL_CS",
+        "FITTED_CS",
+        "GEOGCRS",
+        "GEOGRAPHICCRS",
+        "GEODCRS",
+        "GEODETICCRS",
+        "BASEGEOGCRS",
+        "PROJCRS",
+        "PROJECTEDCRS",
+        "VERTCRS",
+        "VERTICALCRS",
+        "COMPOUNDCRS",
+        "ENGCRS",
+        "ENGINEERINGCRS",
+        "BOUNDCRS",
+        "DERIVEDPROJCRS",
+        "TIMECRS",
+        "PARAMETRICCRS",
+    ];
+    let text = definition.trim();
+    // WKT (`KEYWORD[...]`) and PROJJSON are parsed as they are, never fetched.
+    let keyword = text
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(text.len());
+    let wkt = WKT_KEYWORDS
+        .iter()
+        .any(|k| k.eq_ignore_ascii_case(&text[..keyword]))
+        && text[keyword..].trim_start().starts_with('[');
+    if wkt || text.starts_with('{') {
+        return Ok(());
+    }
+    let lower = text.to_ascii_lowercase();
+    if lower.contains("://") {
+        let ogc = [
+            "http://www.opengis.net/def/crs/",
+            "https://www.opengis.net/def/crs/",
+            "http://opengis.net/def/crs/",
+            "https://opengis.net/def/crs/",
+        ];
+        if ogc.iter().any(|p| lower.starts_with(p)) {
+            return Ok(());
+        }
+        return Err(Error::InvalidInput(format!(
+            "CRS `{definition}`: only OGC CRS URIs (http://www.opengis.net/def/crs/...) are accepted as URLs"
+        )));
+    }
+    if text.contains(['/', '\\']) || text.starts_with(['.', '~']) {
+        return Err(Error::InvalidInput(format!(
+            "CRS `{definition}`: file paths are not CRS definitions"
+        )));
+    }
+    Ok(())
+}
+
 fn axis_inverted(first_axis: &str) -> bool {
     matches!(
         first_axis.to_ascii_uppercase().as_str(),
@@ -402,8 +478,9 @@ impl TileMatrixSet {
             m.id.parse::<u8>().map_err(|_| {
                 Error::Tms(format!("tile matrix id `{}` is not a zoom level", m.id))
             })?;
-            if !(m.cell_size.is_finite() && m.cell_size > 0.0)
-                || !(m.scale_denominator.is_finite() && m.scale_denominator > 0.0)
+            let positive = |v: f64| v.is_finite() && v > 0.0;
+            if !positive(m.cell_size)
+                || !positive(m.scale_denominator)
                 || m.tile_width == 0
                 || m.tile_height == 0
             {
@@ -475,6 +552,7 @@ impl TileMatrixSet {
                 )));
             }
         };
+        check_crs_definition(&crs_text)?;
         let crs = Crs::parse(&crs_text).map_err(|e| Error::Tms(e.to_string()))?;
         let geographic = crs.geographic().map_err(|e| Error::Tms(e.to_string()))?;
         let invert_axis = match &doc.ordered_axes {

@@ -70,7 +70,7 @@ impl Config {
                     .and_then(|v| mosaic::cache::parse_bool(&v))
                     .unwrap_or(false),
             },
-            limits: Limits::from_lookup(&var),
+            limits: Limits::from_lookup(var),
             http_proxy: None,
             public_url: var("MOSAIC_PUBLIC_URL"),
             cache_control: var("MOSAIC_CACHE_CONTROL")

@@ -97,7 +97,12 @@ impl Query {
     /// `coord_crs`.
     pub fn coord_crs(&self) -> ApiResult<Option<Crs>> {
         self.get("coord_crs")
-            .map(|v| Crs::parse(v).map_err(|e| ApiError::BadRequest(format!("`coord_crs`: {e}"))))
+            .map(|v| {
+                // Before GDAL sees it: no URL to fetch, no file to open.
+                mosaic::tms::check_crs_definition(v)
+                    .and_then(|()| Crs::parse(v))
+                    .map_err(|e| ApiError::BadRequest(format!("`coord_crs`: {e}")))
+            })
             .transpose()
     }
 

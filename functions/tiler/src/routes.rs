@@ -481,7 +481,10 @@ pub(crate) async fn wmts(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let t = target(&state, &path, &uri).await?;
-    let xml = ogc::wmts(&t, &base_url(&state, &headers, &uri, "/WMTSCapabilities.xml", 0))?;
+    let xml = ogc::wmts(
+        &t,
+        &base_url(&state, &headers, &uri, "/WMTSCapabilities.xml", 0),
+    )?;
     let mut resp = Response::new(Body::from(xml));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -531,7 +534,13 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
 /// deployment should set it: otherwise the `Host` header a client sent is reflected); a
 /// `Host` that is not a plain `host[:port]` and a forwarded scheme other than http/https
 /// are ignored, so nothing but an authority reaches the URLs.
-fn base_url(state: &AppState, headers: &HeaderMap, uri: &Uri, suffix: &str, levels: usize) -> String {
+fn base_url(
+    state: &AppState,
+    headers: &HeaderMap,
+    uri: &Uri,
+    suffix: &str,
+    levels: usize,
+) -> String {
     let mut path = uri
         .path()
         .strip_suffix(suffix)

@@ -6,7 +6,21 @@ use clap::Parser;
 use mosaic::cli::{Cli, run};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version print and succeed; usage errors are one line, exit 64.
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!("Error: {first} (see `mosaic --help`)");
+            return ExitCode::from(64);
+        }
+    };
     mosaic::cli::init_logging(if cli.quiet() { "error" } else { "warn" });
     // GDAL's messages go to the log; failures reach the user in our one-line error.
     mosaic::gdal_log::install();
