@@ -193,10 +193,18 @@ async fn vrt_files_in_the_allowed_folder_are_not_opened() {
     let c = cog();
     let (_root, allowed, outside) = folders(&c);
     let r = router(&[&allowed]);
-    let vrt = format!(
-        "<VRTDataset rasterXSize=\"256\" rasterYSize=\"256\"><VRTRasterBand dataType=\"Byte\" band=\"1\"><SimpleSource><SourceFilename>{}</SourceFilename><SourceBand>1</SourceBand></SimpleSource></VRTRasterBand></VRTDataset>",
-        outside.join("secret.tif").display()
+    // A complete, georeferenced VRT of the secret, written by GDAL's own VRT driver: the
+    // GTiff-only open is what keeps it from rendering.
+    let src = gdal::Dataset::open(outside.join("secret.tif")).unwrap();
+    let made = allowed.join("made.vrt");
+    let driver = gdal::DriverManager::get_driver_by_name("VRT").unwrap();
+    drop(
+        src.create_copy(&driver, &made, &gdal::raster::RasterCreationOptions::default())
+            .unwrap(),
     );
+    drop(src);
+    let vrt = std::fs::read_to_string(&made).unwrap();
+    std::fs::remove_file(&made).unwrap();
     for name in ["evil.vrt", "innocent.tif"] {
         std::fs::write(allowed.join(name), &vrt).unwrap();
         let asset = allowed.join(name).to_string_lossy().into_owned();
@@ -659,7 +667,11 @@ async fn names_resolving_to_loopback_are_refused_at_connection() {
 async fn host_headers_are_not_reflected_raw() {
     let c = cog();
     let (_root, allowed, _) = folders(&c);
-    let m = write_mosaic(&allowed, "m.json", &mosaic_of(&c.path.to_string_lossy(), &c));
+    let m = write_mosaic(
+        &allowed,
+        "m.json",
+        &mosaic_of(&c.path.to_string_lossy(), &c),
+    );
     let tilejson = |router: axum::Router, host: &'static str, proto: &'static str| {
         let m = m.clone();
         async move {
@@ -682,12 +694,21 @@ async fn host_headers_are_not_reflected_raw() {
     };
     let r = router(&[&allowed]);
     let url = tilejson(r.clone(), "evil.example\"><script>x</script>", "javascript").await;
-    assert!(url.starts_with("http://localhost/mosaicjson/tiles/"), "{url}");
+    assert!(
+        url.starts_with("http://localhost/mosaicjson/tiles/"),
+        "{url}"
+    );
     let url = tilejson(r, "tiles.example.com:8443", "https").await;
-    assert!(url.starts_with("https://tiles.example.com:8443/mosaicjson/"), "{url}");
+    assert!(
+        url.starts_with("https://tiles.example.com:8443/mosaicjson/"),
+        "{url}"
+    );
     let mut config = Config::new(AllowList::of(&[allowed.to_string_lossy().into_owned()]));
     config.public_url = Some("https://maps.example.org/v1".into());
     let pinned = app(AppState::new(config));
     let url = tilejson(pinned, "evil.example", "http").await;
-    assert!(url.starts_with("https://maps.example.org/v1/mosaicjson/tiles/"), "{url}");
+    assert!(
+        url.starts_with("https://maps.example.org/v1/mosaicjson/tiles/"),
+        "{url}"
+    );
 }
