@@ -13,7 +13,8 @@
 #   bash bench/load.sh            release build, 32 connections, 60 s (10 s warm-up first)
 #   bash bench/load.sh --short    debug build, 8 connections, 10 s (4 s warm-up): CI
 #
-# Environment: CONNECTIONS, DURATION, WARMUP (seconds), RSS_GROWTH_PCT (default 25), and the
+# Environment: CONNECTIONS, DURATION, WARMUP (seconds), RSS_GROWTH_PCT (default 25),
+# TILER_BIN + LOAD_BIN (prebuilt binaries: no build), and the
 # server's own settings (MOSAIC_MAX_INFLIGHT, MOSAIC_QUEUE_TIMEOUT_MS, MOSAIC_CONCURRENCY...),
 # e.g. `MOSAIC_MAX_INFLIGHT=0 bash bench/load.sh` for the server without admission control.
 set -euo pipefail
@@ -35,9 +36,14 @@ else
   BUILD=(cargo build -q --release -p tiler --bin tiler --example load)
 fi
 RSS_GROWTH_PCT="${RSS_GROWTH_PCT:-25}"
-(cd "$ROOT" && "${BUILD[@]}")
-BIN="$ROOT/target/$PROFILE/tiler"
-LOAD="$ROOT/target/$PROFILE/examples/load"
+# TILER_BIN and LOAD_BIN (both set): measure these builds as they are, building nothing.
+if [ -n "${TILER_BIN:-}" ] && [ -n "${LOAD_BIN:-}" ]; then
+  BIN="$TILER_BIN"; LOAD="$LOAD_BIN"; PROFILE="$PROFILE, prebuilt $BIN"
+else
+  (cd "$ROOT" && "${BUILD[@]}")
+  BIN="$ROOT/target/$PROFILE/tiler"
+  LOAD="$ROOT/target/$PROFILE/examples/load"
+fi
 
 # The mixed tile list (paths on the server; mosaics relative to the reference set, where the
 # server runs).
@@ -102,9 +108,8 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$SERVER/status"; }
 RSS_LOG="$OUT/load_rss.txt"
 : > "$RSS_LOG"
 (
-  t0=$(date +%s)
   while kill -0 "$SERVER" 2>/dev/null; do
-    echo "$(( $(date +%s) - t0 )) $(rss_kb 2>/dev/null || echo 0)" >> "$RSS_LOG"
+    echo "$(date +%s.%N) $(rss_kb 2>/dev/null || echo 0)" >> "$RSS_LOG"
     sleep 1
   done
 ) &
@@ -116,10 +121,11 @@ set +e
 "$LOAD" --base "$BASE" --urls "$TILES" --connections "$CONNECTIONS" --duration "$WARMUP" \
   --label "warm-up" > "$OUT/load_warmup.txt"
 WARM_STATUS=$?
-RSS_WARM=$(rss_kb)
+T_WARM=$(date +%s.%N)
 "$LOAD" --base "$BASE" --urls "$TILES" --connections "$CONNECTIONS" --duration "$DURATION" \
   --json "$OUT/load.json" --label "tiler under load"
 STATUS=$?
+T_END=$(date +%s.%N)
 set -e
 if ! kill -0 "$SERVER" 2>/dev/null; then
   echo "FAIL: the server died; its log:" >&2; tail -20 "$LOG" >&2; exit 1
@@ -136,17 +142,26 @@ fi
 if grep -q "panicked" "$LOG"; then
   echo "FAIL: the server panicked:" >&2; grep -m3 -A3 "panicked" "$LOG" >&2; STATUS=1
 fi
-python3 - "$RSS_START" "$RSS_WARM" "$RSS_END" "$RSS_PEAK" "$RSS_GROWTH_PCT" "$RSS_LOG" "$WARMUP" <<'PY' || STATUS=1
-import sys
-start, warm, end, peak, pct = (int(v) for v in sys.argv[1:6])
-warmup = int(sys.argv[7])
-samples = [tuple(map(int, l.split())) for l in open(sys.argv[6]) if len(l.split()) == 2]
-run = [kb for t, kb in samples if t > warmup]
+python3 - "$RSS_LOG" "$T_WARM" "$T_END" "$RSS_START" "$RSS_END" "$RSS_PEAK" "$RSS_GROWTH_PCT" <<'PY' || STATUS=1
+# RSS moves by +-20% from second to second under load (buffers of the tiles in progress,
+# malloc arenas): compare the medians of the first and last windows of the measured run.
+import statistics, sys
+log, t_warm, t_end = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+start, end, peak, pct = (int(v) for v in sys.argv[4:8])
+samples = [(float(t), int(kb)) for t, kb in (l.split() for l in open(log) if len(l.split()) == 2) if int(kb) > 0]
+win = max(2.0, min(10.0, (t_end - t_warm) / 3))
+first = [kb for t, kb in samples if t_warm <= t <= t_warm + win]
+last = [kb for t, kb in samples if t_end - win <= t <= t_end]
+run = [kb for t, kb in samples if t_warm <= t <= t_end]
+if not first or not last:
+    sys.exit("FAIL: no RSS samples during the run")
+warm, fin = statistics.median(first), statistics.median(last)
 mib = lambda kb: f"{kb / 1024:.0f} MiB"
-print(f"\nRSS: idle {mib(start)}, after warm-up {mib(warm)}, end {mib(end)}"
-      f" (samples during the run: min {mib(min(run, default=0))}, max {mib(max(run, default=0))}; peak VmHWM {mib(peak)})")
-growth = (end - warm) / warm * 100
-print(f"RSS growth warm-up -> end: {growth:+.1f}% (bound +{pct}%)")
+print(f"\nRSS (VmRSS, sampled every second): idle {mib(start)}; after warm-up {mib(warm)} (median of the"
+      f" first {win:.0f} s of the run); end {mib(fin)} (median of the last {win:.0f} s), {mib(end)} at the"
+      f" last second; during the run min {mib(min(run))}, max {mib(max(run))}; peak VmHWM {mib(peak)}")
+growth = (fin - warm) / warm * 100
+print(f"RSS growth after warm-up -> end: {growth:+.1f}% (bound +{pct}%)")
 if growth > pct:
     sys.exit(f"FAIL: RSS grew {growth:+.1f}% after warm-up (bound +{pct}%)")
 PY

@@ -46,6 +46,9 @@ impl Crs {
             Some(3857) | Some(900913) | Some(3785) => Ok(Crs::WebMercator),
             Some(code) => Ok(Crs::Other(format!("EPSG:{code}"))),
             None => {
+                // Only WKT, PROJJSON and authority codes reach GDAL: a URL or a path would
+                // make OSRSetFromUserInput fetch or open it.
+                crate::tms::check_crs_definition(def)?;
                 // Let GDAL decide whether it understands the text.
                 spatial_ref(def)?;
                 Ok(Crs::Other(def.to_string()))

@@ -321,6 +321,15 @@ fn canonical_http(location: &str, text: &str) -> Result<Canonical> {
     if !url.username().is_empty() || url.password().is_some() {
         return Err(refuse(location, "credentials in URLs are not accepted"));
     }
+    // Trailing dots name the same host (`169.254.169.254..` is the IP address once they
+    // are dropped): drop them first and classify what is left.
+    if let Some(url::Host::Domain(d)) = url.host()
+        && d.ends_with('.')
+    {
+        let bare = d.trim_end_matches('.').to_string();
+        url.set_host(Some(&bare))
+            .map_err(|e| refuse(location, format!("invalid host: {e}")))?;
+    }
     let host = url
         .host()
         .ok_or_else(|| refuse(location, "the URL has no host"))?;
@@ -330,14 +339,6 @@ fn canonical_http(location: &str, text: &str) -> Result<Canonical> {
             location,
             "link-local, metadata and unspecified addresses are never read",
         ));
-    }
-    // A trailing dot names the same host: drop it so prefixes compare.
-    if let Some(url::Host::Domain(d)) = url.host()
-        && d.ends_with('.')
-    {
-        let bare = d.trim_end_matches('.').to_string();
-        url.set_host(Some(&bare))
-            .map_err(|e| refuse(location, format!("invalid host: {e}")))?;
     }
     url.set_fragment(None);
     Ok(Canonical {
@@ -663,6 +664,9 @@ mod tests {
             "http://[::ffff:a9fe:a9fe]/",
             "http://user@169.254.169.254/",
             "http://metadata.google.internal./",
+            "http://169.254.169.254../latest/meta-data/",
+            "http://0%2e%2e/",
+            "http://metadata.google.internal.../",
             "http://METADATA.google.internal/x",
             "http://[fd00:ec2::254]/",
             "http://[fe80::1]/",

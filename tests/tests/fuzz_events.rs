@@ -281,20 +281,20 @@ proptest! {
             for r in records {
                 if let Some(body) = r["body"].as_str().and_then(|b| serde_json::from_str::<Value>(b).ok()) {
                     let mut body = apply_edits(&body, &body_edits);
-                    if let Some(k) = &raw_key {
-                        if let Some(inner) = body.get_mut("Records").and_then(Value::as_array_mut) {
-                            for ir in inner {
-                                if ir["s3"]["object"]["key"].is_string() {
-                                    ir["s3"]["object"]["key"] = json!(k);
-                                }
+                    if let Some(k) = &raw_key
+                        && let Some(inner) = body.get_mut("Records").and_then(Value::as_array_mut)
+                    {
+                        for ir in inner {
+                            if ir["s3"]["object"]["key"].is_string() {
+                                ir["s3"]["object"]["key"] = json!(k);
                             }
                         }
                     }
                     r["body"] = json!(body.to_string());
-                } else if let Some(k) = &raw_key {
-                    if r["s3"]["object"]["key"].is_string() {
-                        r["s3"]["object"]["key"] = json!(k);
-                    }
+                } else if let Some(k) = &raw_key
+                    && r["s3"]["object"]["key"].is_string()
+                {
+                    r["s3"]["object"]["key"] = json!(k);
                 }
             }
         }

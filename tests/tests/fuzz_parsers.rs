@@ -788,6 +788,21 @@ fn use_of(asset: bool) -> Use {
     if asset { Use::Asset } else { Use::Mosaic }
 }
 
+/// Trailing dots (also `%2e`) after an IP address are dropped before the host is classified.
+#[test]
+fn gate_trailing_dots_reach_no_blocked_address() {
+    let open = Gate::new(AllowList::parse("*"));
+    for loc in [
+        "http://169.254.169.254../latest/meta-data/",
+        "http://0xa9fea9fe../",
+        "http://127.0.0.1../x.tif",
+        "http://0%2e%2e/",
+    ] {
+        let verdict = open.admit(loc, Use::Asset);
+        assert!(verdict.is_err(), "{loc} admitted as {verdict:?}");
+    }
+}
+
 proptest! {
     #![proptest_config(config(256))]
 
@@ -990,9 +1005,12 @@ fn check_footprints(
 /// again and again), counting requests.
 struct StacApi {
     base: String,
-    pages: Arc<Mutex<Vec<(u16, Vec<u8>)>>>,
+    pages: Pages,
     hits: Arc<AtomicUsize>,
 }
+
+/// The pages the API answers with: status and body.
+type Pages = Arc<Mutex<Vec<(u16, Vec<u8>)>>>;
 
 /// Requests answered before the API gives up with 500 (a search still paging then has
 /// looped).
@@ -1003,7 +1021,7 @@ fn stac_api() -> &'static StacApi {
     API.get_or_init(|| {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let pages: Arc<Mutex<Vec<(u16, Vec<u8>)>>> = Arc::default();
+        let pages: Pages = Arc::default();
         let hits = Arc::new(AtomicUsize::new(0));
         let (p, h) = (pages.clone(), hits.clone());
         std::thread::spawn(move || {
@@ -1195,7 +1213,10 @@ fn check_geojson(bytes: &[u8]) -> Result<Option<Vec<Footprint>>, TestCaseError> 
     Ok(r.ok())
 }
 
-fn fp_key(fps: &Option<Vec<Footprint>>) -> Option<Vec<(String, Vec<Vec<Vec<[f64; 2]>>>)>> {
+/// What a footprint holds, comparable.
+type FootprintKey = (String, Vec<mosaic::create::Rings>);
+
+fn fp_key(fps: &Option<Vec<Footprint>>) -> Option<Vec<FootprintKey>> {
     fps.as_ref().map(|v| {
         v.iter()
             .map(|f| (f.asset.clone(), f.polygons.clone()))
@@ -1236,4 +1257,108 @@ proptest! {
         check_geojson(&serde_json::to_vec(&value).unwrap())?;
         check_geojson(&bytes)?;
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Regressions: the failures these targets found, as plain tests
+
+/// A center given as numeric strings (`"NaN"`, `"inf"`) was taken, then written as `NaN`:
+/// a document the library wrote and could not read back.
+#[test]
+fn regression_non_finite_center_is_refused() {
+    for center in [
+        r#"[0,"NaN",0]"#,
+        r#"["inf",0,0]"#,
+        r#"["-Infinity","1e400",3]"#,
+    ] {
+        let text = format!(r#"{{"mosaicjson":"0.0.3","center":{center},"tiles":{{}}}}"#);
+        match MosaicJson::from_slice(text.as_bytes()) {
+            Err(mosaic::Error::InvalidMosaic { field, .. }) => {
+                assert_eq!(field.as_deref(), Some("center"), "{text}")
+            }
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+}
+
+/// `matrix(z)` shifted by `z - last level` (overflow panic from zoom 88 of WebMercatorQuad:
+/// `mosaic tile m.json 100 0 0`), and subtracted zooms below a gap between levels.
+#[test]
+fn regression_tile_arithmetic_at_any_zoom() {
+    let tms = TileMatrixSet::web_mercator();
+    for z in [25, 31, 63, 64, 88, 100, 255] {
+        let m = tms.matrix(z);
+        assert!(m.matrix_width >= 1 && m.cell_size > 0.0, "zoom {z}");
+        let checked = mosaic::render::check_tile(&tms, mosaic::Tile::new(0, 0, z));
+        assert_eq!(checked.is_ok(), z <= 30, "zoom {z}");
+    }
+    // Levels 0 and 5 only: no quadtree, and the missing levels are extrapolated from 0.
+    let mut v = tms_seed("WebMercatorQuad");
+    let mats = v["tileMatrices"].as_array_mut().unwrap();
+    let mut five = mats[1].clone();
+    five["id"] = json!("5");
+    mats.truncate(1);
+    mats.push(five);
+    let gap = TileMatrixSet::from_value(v).unwrap();
+    assert!(!gap.is_quadtree() && gap.ensure_quadtree().is_err());
+    assert_eq!(gap.matrix(3).matrix_width, 8);
+}
+
+/// Nonsense tile matrices are refused when parsed.
+#[test]
+fn regression_nonsense_matrices_are_refused() {
+    for (field, value) in [
+        ("scaleDenominator", json!(0)),
+        ("matrixWidth", json!(0)),
+        ("matrixWidth", json!(1u64 << 63)),
+        ("cellSize", json!(1e306)),
+        ("cellSize", json!(-1)),
+        ("tileWidth", json!(0)),
+    ] {
+        let mut v = tms_seed("WebMercatorQuad");
+        v["tileMatrices"][0][field] = value.clone();
+        assert!(TileMatrixSet::from_value(v).is_err(), "{field} = {value}");
+    }
+}
+
+/// A CRS URL in a TileMatrixSet made GDAL fetch it while the document was parsed (also
+/// through the tiler's unauthenticated `POST /validate`): refused before GDAL sees it.
+#[test]
+fn regression_tms_crs_url_is_not_fetched() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for crs in [
+        format!("http://127.0.0.1:{port}/crs"),
+        "/etc/passwd".to_string(),
+        "ESRI::/etc/passwd".to_string(),
+    ] {
+        let mut v = tms_seed("WebMercatorQuad");
+        v["crs"] = json!(crs);
+        let e = TileMatrixSet::from_value(v.clone()).unwrap_err();
+        assert!(e.to_string().contains("CRS"), "{crs}: {e}");
+        let mut doc = corpus().values[0].clone();
+        doc["tilematrixset"] = v;
+        assert!(MosaicJson::from_slice(&serde_json::to_vec(&doc).unwrap()).is_err());
+    }
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert!(listener.accept().is_err(), "GDAL connected to the CRS URL");
+}
+
+/// An API that ignores `page` while reporting a huge `numberMatched` was paged forever.
+#[test]
+fn regression_stac_search_stops_at_a_repeated_page() {
+    let _guard = STAC_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let api = stac_api();
+    let item = json!({"type": "Feature", "id": "a", "geometry": null, "links": []});
+    let page = json!({"type": "FeatureCollection", "features": [item], "links": [],
+                      "numberMatched": u64::MAX});
+    *api.pages.lock().unwrap() = vec![(200, page.to_string().into_bytes())];
+    api.hits.store(0, Ordering::SeqCst);
+    let url = format!("{}/search", api.base);
+    let items = runtime()
+        .block_on(search(&url, &json!({}), &SearchOptions::default()))
+        .unwrap();
+    assert_eq!(items, vec![item]);
+    assert_eq!(api.hits.load(Ordering::SeqCst), 2);
 }

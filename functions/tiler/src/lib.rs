@@ -230,6 +230,7 @@ pub fn app(state: AppState) -> Router {
         .nest("/mosaicjson", mosaic_routes())
         .nest("/mosaics/{id}", mosaic_routes())
         .fallback(routes::not_found)
+        .layer(axum::middleware::map_response(error::json_rejections))
         .layer(shed::ShedLayer::from_config(&state.config))
         .with_state(state)
 }

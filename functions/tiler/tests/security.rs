@@ -199,8 +199,12 @@ async fn vrt_files_in_the_allowed_folder_are_not_opened() {
     let made = allowed.join("made.vrt");
     let driver = gdal::DriverManager::get_driver_by_name("VRT").unwrap();
     drop(
-        src.create_copy(&driver, &made, &gdal::raster::RasterCreationOptions::default())
-            .unwrap(),
+        src.create_copy(
+            &driver,
+            &made,
+            &gdal::raster::RasterCreationOptions::default(),
+        )
+        .unwrap(),
     );
     drop(src);
     let vrt = std::fs::read_to_string(&made).unwrap();

