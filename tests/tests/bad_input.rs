@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use mosaic::create::{CreateOptions, Footprint};
 use mosaic::MosaicJson;
+use mosaic::create::{CreateOptions, Footprint};
 use mosaic_integration_tests::{mosaic_bin, refdata};
 
 #[path = "../corpus/fixtures.rs"]

@@ -16,8 +16,8 @@ use std::path::{Path, PathBuf};
 use axum::body::Body;
 use axum::http::Request;
 use common::{q, refdata, send};
-use mosaic::create::{CreateOptions, Footprint};
 use mosaic::MosaicJson;
+use mosaic::create::{CreateOptions, Footprint};
 use serde_json::Value;
 use tiler::{AllowList, AppState, Config, app};
 
