@@ -113,10 +113,12 @@ fn classify_v6(ip: Ipv6Addr) -> HostClass {
 ///
 /// ```
 /// use mosaic::gate::{classify_ip, HostClass};
-/// assert_eq!(classify_ip("169.254.169.254".parse().unwrap()), HostClass::Blocked);
-/// assert_eq!(classify_ip("::ffff:169.254.169.254".parse().unwrap()), HostClass::Blocked);
-/// assert_eq!(classify_ip("127.0.0.1".parse().unwrap()), HostClass::Private);
-/// assert_eq!(classify_ip("8.8.8.8".parse().unwrap()), HostClass::Public);
+/// use std::net::{IpAddr, Ipv4Addr};
+/// let v4 = |a, b, c, d| IpAddr::V4(Ipv4Addr::new(a, b, c, d));
+/// assert_eq!(classify_ip(v4(169, 254, 169, 254)), HostClass::Blocked);
+/// assert_eq!(classify_ip(IpAddr::V6(Ipv4Addr::new(169, 254, 169, 254).to_ipv6_mapped())), HostClass::Blocked);
+/// assert_eq!(classify_ip(v4(127, 0, 0, 1)), HostClass::Private);
+/// assert_eq!(classify_ip(v4(8, 8, 8, 8)), HostClass::Public);
 /// ```
 pub fn classify_ip(ip: IpAddr) -> HostClass {
     match ip {

@@ -95,17 +95,21 @@ pub fn check(
 }
 
 /// Reads at most `limit` bytes from `reader`; more is [`Error::LimitExceeded`] for `what`.
-pub fn read_bounded(mut reader: impl std::io::Read, limit: u64, what: &str) -> Result<Vec<u8>> {
+/// A read failure becomes what `on_error` makes of it (a data error for a gzip stream, an
+/// I/O error for a file).
+pub fn read_bounded(
+    mut reader: impl std::io::Read,
+    limit: u64,
+    what: &str,
+    on_error: impl FnOnce(std::io::Error) -> Error,
+) -> Result<Vec<u8>> {
     use std::io::Read;
     let mut out = Vec::new();
     reader
         .by_ref()
         .take(limit.saturating_add(1))
         .read_to_end(&mut out)
-        .map_err(|e| Error::InvalidMosaic {
-            field: None,
-            reason: format!("{what}: {e}"),
-        })?;
+        .map_err(on_error)?;
     if out.len() as u64 > limit {
         return Err(Error::LimitExceeded {
             what: format!("{what} (more than {limit} bytes)"),
@@ -128,8 +132,9 @@ mod tests {
         assert_eq!(l.max_document_bytes, Limits::default().max_document_bytes);
         let bad = Limits::from_lookup(|_| Some("-1".into()));
         assert_eq!(bad, Limits::default());
-        assert_eq!(read_bounded(&b"abc"[..], 3, "doc").unwrap(), b"abc");
-        let e = read_bounded(std::io::repeat(0), 1000, "doc").unwrap_err();
+        let io = |e| Error::io("doc", e);
+        assert_eq!(read_bounded(&b"abc"[..], 3, "doc", io).unwrap(), b"abc");
+        let e = read_bounded(std::io::repeat(0), 1000, "doc", io).unwrap_err();
         assert_eq!(e.http_status(), 413);
         assert!(check(|| "x".into(), 5, 4, "S").is_err());
         assert!(check(|| "x".into(), 4, 4, "S").is_ok());

@@ -129,6 +129,10 @@ impl MosaicJson {
                 flate2::read::MultiGzDecoder::new(bytes),
                 max_bytes,
                 "gzip-compressed MosaicJSON",
+                |e| Error::InvalidMosaic {
+                    field: None,
+                    reason: format!("gzip: {e}"),
+                },
             )?;
             return Self::from_json_bytes(&text);
         }

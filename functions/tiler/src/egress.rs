@@ -158,6 +158,8 @@ pub async fn start(policy: Policy) -> std::io::Result<Egress> {
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
+                // Out of descriptors, say: back off instead of spinning.
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             };
             let policy = policy.clone();

@@ -366,9 +366,6 @@ pub(crate) async fn point(
         nodata: t.query.nodata()?,
         concurrency: state.config.concurrency,
     };
-    if assets.is_empty() {
-        return Err(mosaic::Error::NoAssets(format!("point ({lon},{lat})")).into());
-    }
     let values = point_values_of(&assets, lon, lat, &opts).await?;
     Ok(json_response(&state, &values, "application/json"))
 }

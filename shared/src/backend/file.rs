@@ -30,13 +30,13 @@ async fn read_document(uri: &str, path: &Path, max_bytes: u64) -> Result<(Mosaic
                 path.display()
             )));
         }
-        crate::limits::check(
-            || format!("the document {} ({} bytes)", path.display(), meta.len()),
-            meta.len(),
+        // Bounded by what is read, not by the size announced (a file may grow meanwhile).
+        let bytes = crate::limits::read_bounded(
+            file,
             max_bytes,
-            "MOSAIC_MAX_DOCUMENT_BYTES",
+            &format!("the document {}", path.display()),
+            |e| Error::io(&path, e),
         )?;
-        let bytes = crate::limits::read_bounded(file, max_bytes, &path.display().to_string())?;
         let size = bytes.len() as u64;
         let doc = MosaicJson::from_slice_limited(&bytes, max_bytes)?;
         Ok((doc, size))
