@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
-use crate::Result;
+use crate::{Error, Result};
 use crate::backend::{self, MosaicRead};
 use crate::index::{Lookup, LookupOptions};
 
@@ -167,7 +167,7 @@ impl MosaicCache {
         self.mosaics
             .try_get_with(uri.to_string(), backend::open_with(uri, &self.open))
             .await
-            .map_err(|e| Arc::try_unwrap(e).unwrap_or_else(|shared| shared.duplicate()))
+            .map_err(Error::from)
     }
 
     /// Answers a look-up on an opened mosaic, reusing a cached answer younger than the TTL.
@@ -194,7 +194,7 @@ impl MosaicCache {
                 mosaic.lookup(lookup, opts).await.map(Arc::new)
             })
             .await
-            .map_err(|e| Arc::try_unwrap(e).unwrap_or_else(|shared| shared.duplicate()))
+            .map_err(Error::from)
     }
 
     /// Forgets a cached mosaic (after writing it, for instance).

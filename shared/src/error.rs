@@ -1,9 +1,14 @@
-//! The crate's one error type, mapped once to HTTP status codes and CLI exit codes.
+//! The crate's one error type, mapped once to HTTP status codes, CLI exit codes and Lambda
+//! error types, and classified once as retryable or permanent.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The underlying error a variant keeps as its `source`: a store's, an SDK's, a parser's.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Every failure the `mosaic` crate can report, grouped by what a caller can do about it.
 #[derive(Debug, thiserror::Error)]
@@ -68,20 +73,25 @@ pub enum Error {
         uri: String,
     },
     /// Credentials are missing or refused by the store.
-    #[error("not authorized to access {uri}: {reason}")]
+    #[error("not authorized to access {uri}: {source}")]
     Auth {
         /// The URI being accessed.
         uri: String,
         /// The store's answer.
-        reason: String,
+        #[source]
+        source: BoxError,
     },
     /// The store failed for another reason.
-    #[error("storage error for {uri}: {reason}")]
+    #[error("storage error for {uri}: {source}")]
     Storage {
         /// The URI being accessed.
         uri: String,
+        /// Whether the same request may succeed later (throttling, a 5xx, a timeout, a lost
+        /// race), decided from the store's typed answer where the error was made.
+        retryable: bool,
         /// The store's answer.
-        reason: String,
+        #[source]
+        source: BoxError,
     },
     /// A local file could not be read or written.
     #[error("I/O error on {}: {source}", path.display())]
@@ -144,6 +154,37 @@ pub enum Error {
     /// A bug, not the caller's input: a worker task panicked or was cancelled.
     #[error("internal error: {0}")]
     Internal(String),
+    /// One failure handed to several waiters (a cache load that many requests awaited). It
+    /// answers every question as the error it holds.
+    #[error(transparent)]
+    Shared(Arc<Error>),
+}
+
+/// An underlying error with what was being done when it happened: shown as
+/// `{context}: {source}`, and keeping `source` in the chain.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {source}")]
+pub struct Context {
+    context: String,
+    #[source]
+    source: BoxError,
+}
+
+impl Context {
+    /// `source`, which happened while doing `context`.
+    pub fn new(context: impl Into<String>, source: impl Into<BoxError>) -> Context {
+        Context {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+}
+
+impl From<Arc<Error>> for Error {
+    /// The error itself when this was its last holder, else [`Error::Shared`].
+    fn from(e: Arc<Error>) -> Error {
+        Arc::try_unwrap(e).unwrap_or_else(Error::Shared)
+    }
 }
 
 impl Error {
@@ -171,6 +212,7 @@ impl Error {
             Error::Unsupported { .. } => 501,
             Error::Storage { .. } | Error::Io { .. } | Error::Dataset { .. } => 424,
             Error::Internal(_) => 500,
+            Error::Shared(e) => e.http_status(),
         }
     }
 
@@ -194,79 +236,128 @@ impl Error {
             Error::LimitExceeded { .. } => 65,                        // EX_DATAERR
             Error::Storage { .. } | Error::Dataset { .. } => 75,      // EX_TEMPFAIL
             Error::Internal(_) => 70,                                 // EX_SOFTWARE
+            Error::Shared(e) => e.exit_code(),
         }
     }
 
-    /// A copy of this error (I/O sources are rebuilt from their kind and message), for
-    /// errors shared between waiters of one cache load.
-    pub fn duplicate(&self) -> Error {
+    /// Whether repeating the same operation later may succeed: throttling, a server's 5xx,
+    /// a timeout, a lost optimistic-concurrency race, a dataset read that failed on the
+    /// network. Everything a caller must change first (input, permissions, configuration,
+    /// a missing mosaic) is permanent. The ingest function sends retryable failures back to
+    /// the queue and drops permanent ones; Lambda reports the class in `error_type`.
+    ///
+    /// ```
+    /// use mosaic::Error;
+    /// assert!(!Error::NotFound { uri: "s3://b/m.json".into() }.retryable());
+    /// assert!(Error::Storage { uri: "s3://b/m.json".into(), retryable: true, source: "503".into() }.retryable());
+    /// ```
+    pub fn retryable(&self) -> bool {
         match self {
-            Error::InvalidMosaic { field, reason } => Error::InvalidMosaic {
-                field: field.clone(),
-                reason: reason.clone(),
-            },
-            Error::Tms(m) => Error::Tms(m.clone()),
-            Error::InvalidInput(m) => Error::InvalidInput(m.clone()),
-            Error::InvalidData(m) => Error::InvalidData(m.clone()),
-            Error::InvalidUri { uri, reason } => Error::InvalidUri {
-                uri: uri.clone(),
-                reason: reason.clone(),
-            },
-            Error::UnknownScheme { scheme } => Error::UnknownScheme {
-                scheme: scheme.clone(),
-            },
-            Error::Unsupported { scheme } => Error::Unsupported {
-                scheme: scheme.clone(),
-            },
-            Error::ReadOnly { scheme } => Error::ReadOnly {
-                scheme: scheme.clone(),
-            },
-            Error::NotFound { uri } => Error::NotFound { uri: uri.clone() },
-            Error::AlreadyExists { uri } => Error::AlreadyExists { uri: uri.clone() },
-            Error::Auth { uri, reason } => Error::Auth {
-                uri: uri.clone(),
-                reason: reason.clone(),
-            },
-            Error::Storage { uri, reason } => Error::Storage {
-                uri: uri.clone(),
-                reason: reason.clone(),
-            },
-            Error::Io { path, source } => Error::Io {
-                path: path.clone(),
-                source: std::io::Error::new(source.kind(), source.to_string()),
-            },
-            Error::Dataset { path, reason } => Error::Dataset {
-                path: path.clone(),
-                reason: reason.clone(),
-            },
-            Error::MultipleDataTypes(t) => Error::MultipleDataTypes(t.clone()),
-            Error::NoAssets(m) => Error::NoAssets(m.clone()),
-            Error::EmptyMosaic(m) => Error::EmptyMosaic(m.clone()),
-            Error::ItemTooLarge {
-                uri,
-                quadkey,
-                bytes,
-            } => Error::ItemTooLarge {
-                uri: uri.clone(),
-                quadkey: quadkey.clone(),
-                bytes: *bytes,
-            },
-            Error::Forbidden { location, reason } => Error::Forbidden {
-                location: location.clone(),
-                reason: reason.clone(),
-            },
-            Error::LimitExceeded {
-                what,
-                limit,
-                setting,
-                detail,
-            } => Error::LimitExceeded {
-                what: what.clone(),
-                limit: *limit,
-                setting,
-                detail: detail.clone(),
-            },
-            Error::Internal(m) => Error::Internal(m.clone()),
+            Error::Storage { retryable, .. } => *retryable,
+            // GDAL reports remote reads that failed on the network and corrupt files alike;
+            // both are retried (a corrupt file ends in the dead-letter queue, not dropped).
+            Error::Dataset { .. } => true,
+            Error::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::Interrupted
+                    | std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::ConnectionAborted
+                    | std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::ResourceBusy
+            ),
+            Error::Shared(e) => e.retryable(),
+            Error::InvalidMosaic { .. }
+            | Error::Tms(_)
+            | Error::InvalidInput(_)
+            | Error::InvalidData(_)
+            | Error::InvalidUri { .. }
+            | Error::UnknownScheme { .. }
+            | Error::Unsupported { .. }
+            | Error::ReadOnly { .. }
+            | Error::NotFound { .. }
+            | Error::AlreadyExists { .. }
+            | Error::Auth { .. }
+            | Error::MultipleDataTypes(_)
+            | Error::NoAssets(_)
+            | Error::EmptyMosaic(_)
+            | Error::ItemTooLarge { .. }
+            | Error::Forbidden { .. }
+            | Error::LimitExceeded { .. }
+            | Error::Internal(_) => false,
+        }
+    }
+
+    /// The variant's name (`Storage`, `NotFound`, …): the second part of
+    /// [`Error::lambda_error_type`].
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::InvalidMosaic { .. } => "InvalidMosaic",
+            Error::Tms(_) => "Tms",
+            Error::InvalidInput(_) => "InvalidInput",
+            Error::InvalidData(_) => "InvalidData",
+            Error::InvalidUri { .. } => "InvalidUri",
+            Error::UnknownScheme { .. } => "UnknownScheme",
+            Error::Unsupported { .. } => "Unsupported",
+            Error::ReadOnly { .. } => "ReadOnly",
+            Error::NotFound { .. } => "NotFound",
+            Error::AlreadyExists { .. } => "AlreadyExists",
+            Error::Auth { .. } => "Auth",
+            Error::Storage { .. } => "Storage",
+            Error::Io { .. } => "Io",
+            Error::Dataset { .. } => "Dataset",
+            Error::MultipleDataTypes(_) => "MultipleDataTypes",
+            Error::NoAssets(_) => "NoAssets",
+            Error::EmptyMosaic(_) => "EmptyMosaic",
+            Error::ItemTooLarge { .. } => "ItemTooLarge",
+            Error::Forbidden { .. } => "Forbidden",
+            Error::LimitExceeded { .. } => "LimitExceeded",
+            Error::Internal(_) => "Internal",
+            Error::Shared(e) => e.kind(),
+        }
+    }
+
+    /// The `errorType` a Lambda function reports: `Retryable.{kind}` or `Permanent.{kind}`,
+    /// so alarms, Step Functions `Retry` matchers and dead-letter triage can tell them apart.
+    ///
+    /// ```
+    /// let e = mosaic::Error::InvalidInput("zoom".into());
+    /// assert_eq!(e.lambda_error_type(), "Permanent.InvalidInput");
+    /// ```
+    pub fn lambda_error_type(&self) -> String {
+        let class = if self.retryable() {
+            "Retryable"
+        } else {
+            "Permanent"
+        };
+        format!("{class}.{}", self.kind())
+    }
+
+    /// A store failure the same request may get past later.
+    pub fn transient(uri: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Storage {
+            uri: uri.into(),
+            retryable: true,
+            source: source.into(),
+        }
+    }
+
+    /// A store failure that repeating will not fix (a malformed answer, an unsupported
+    /// store feature, a request the store refuses as invalid).
+    pub fn storage(uri: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Storage {
+            uri: uri.into(),
+            retryable: false,
+            source: source.into(),
+        }
+    }
+
+    /// Credentials missing or refused.
+    pub fn auth(uri: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Error::Auth {
+            uri: uri.into(),
+            source: source.into(),
         }
     }
 

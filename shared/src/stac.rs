@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha224};
 
 use crate::create::{Footprint, parse_geometry};
+use crate::error::Context;
 use crate::{Error, Result};
 
 /// cogeo-mosaic's page size when the query sets none.
@@ -89,10 +90,10 @@ pub async fn search(url: &str, query: &Value, opts: &SearchOptions) -> Result<Ve
         let features = match page.get("features") {
             Some(Value::Array(f)) => f,
             _ => {
-                return Err(Error::Storage {
-                    uri: url.into(),
-                    reason: "the answer is not an ItemCollection (no `features` array)".into(),
-                });
+                return Err(Error::storage(
+                    url,
+                    "the answer is not an ItemCollection (no `features` array)",
+                ));
             }
         };
         if features.is_empty() {
@@ -144,32 +145,31 @@ async fn fetch_page(client: &reqwest::Client, request: &Request) -> Result<Value
                 .body(body.to_string()),
         ),
     };
-    let storage = |reason: String| Error::Storage {
-        uri: url.clone(),
-        reason,
-    };
+    // A request that did not get an answer (connection, timeout, a body cut short) may
+    // succeed later; so may an answer of 429 or 5xx.
+    let transport = |what: &str, e: reqwest::Error| Error::transient(url, Context::new(what, e));
     let response = sent
         .header("Accept", "application/geo+json, application/json")
         .send()
         .await
-        .map_err(|e| storage(format!("request failed: {e}")))?;
+        .map_err(|e| transport("request failed", e))?;
     let status = response.status();
     let bytes = response
         .bytes()
         .await
-        .map_err(|e| storage(format!("reading the answer: {e}")))?;
+        .map_err(|e| transport("reading the answer", e))?;
     if !status.is_success() {
         let excerpt: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
+        let answer = format!("{status}: {excerpt}");
         return Err(match status.as_u16() {
-            401 | 403 => Error::Auth {
-                uri: url.clone(),
-                reason: format!("{status}: {excerpt}"),
-            },
+            401 | 403 => Error::auth(url, answer),
             404 => Error::NotFound { uri: url.clone() },
-            _ => storage(format!("{status}: {excerpt}")),
+            429 | 500..=599 => Error::transient(url, answer),
+            _ => Error::storage(url, answer),
         });
     }
-    serde_json::from_slice(&bytes).map_err(|e| storage(format!("the answer is not JSON: {e}")))
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::storage(url, Context::new("the answer is not JSON", e)))
 }
 
 /// The request of the page after `page`, from its `next` link.
@@ -181,20 +181,20 @@ fn next_request(page: &Value, current: &Request) -> Result<Option<Request>> {
         return Ok(None);
     };
     let Some(href) = link["href"].as_str() else {
-        return Err(Error::Storage {
-            uri: current_url(current).into(),
-            reason: "a `next` link without `href`".into(),
-        });
+        return Err(Error::storage(
+            current_url(current),
+            "a `next` link without `href`",
+        ));
     };
     let method = link["method"].as_str().unwrap_or("GET");
     if method.eq_ignore_ascii_case("GET") {
         return Ok(Some(Request::Get(href.to_string())));
     }
     if !method.eq_ignore_ascii_case("POST") {
-        return Err(Error::Storage {
-            uri: href.into(),
-            reason: format!("`next` link with method {method}"),
-        });
+        return Err(Error::storage(
+            href,
+            format!("`next` link with method {method}"),
+        ));
     }
     let link_body = link["body"].as_object().cloned().unwrap_or_default();
     let body = if link["merge"] == true {

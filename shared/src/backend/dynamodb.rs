@@ -247,46 +247,12 @@ impl DynamoDbMosaic {
         ])
     }
 
-    /// Maps an SDK failure to the crate's error (`quadkey`: the item being written, if any).
-    fn sdk_error<E>(&self, e: SdkError<E>, quadkey: Option<&str>) -> Error
+    /// Maps an SDK failure to the crate's error ([`sdk_error`]).
+    fn sdk_error<E>(&self, e: SdkError<E>) -> Error
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        let code = e.code().unwrap_or_default().to_string();
-        let message = e.message().unwrap_or_default().to_string();
-        let detail = DisplayErrorContext(&e).to_string();
-        match code.as_str() {
-            "ResourceNotFoundException" => Error::NotFound {
-                uri: format!("{} (no table `{}`)", self.uri, self.table),
-            },
-            "AccessDeniedException"
-            | "UnrecognizedClientException"
-            | "InvalidSignatureException"
-            | "IncompleteSignatureException"
-            | "MissingAuthenticationTokenException"
-            | "ExpiredTokenException"
-            | "InvalidClientTokenId" => Error::Auth {
-                uri: self.uri.clone(),
-                reason: format!("{code}: {message}"),
-            },
-            "ValidationException" if message.to_ascii_lowercase().contains("item size") => {
-                Error::ItemTooLarge {
-                    uri: self.uri.clone(),
-                    quadkey: quadkey.unwrap_or("?").to_string(),
-                    bytes: None,
-                }
-            }
-            _ if code.is_empty() && detail.to_ascii_lowercase().contains("credentials") => {
-                Error::Auth {
-                    uri: self.uri.clone(),
-                    reason: detail,
-                }
-            }
-            _ => Error::Storage {
-                uri: self.uri.clone(),
-                reason: detail,
-            },
-        }
+        sdk_error(&self.uri, &self.table, e)
     }
 
     /// The outcome of a conditional write: `Ok(None)` when its condition failed (another
@@ -294,7 +260,6 @@ impl DynamoDbMosaic {
     fn unless_conflict<T, E>(
         &self,
         sent: std::result::Result<T, SdkError<E>>,
-        quadkey: Option<&str>,
     ) -> Result<Option<T>>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -302,7 +267,7 @@ impl DynamoDbMosaic {
         match sent {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(None),
-            Err(e) => Err(self.sdk_error(e, quadkey)),
+            Err(e) => Err(self.sdk_error(e)),
         }
     }
 
@@ -317,7 +282,7 @@ impl DynamoDbMosaic {
             .consistent_read(consistent)
             .send()
             .await
-            .map_err(|e| self.sdk_error(e, None))?;
+            .map_err(|e| self.sdk_error(e))?;
         let Some(mut item) = out.item else {
             return Ok(None);
         };
@@ -378,7 +343,7 @@ impl DynamoDbMosaic {
             .consistent_read(consistent)
             .send()
             .await
-            .map_err(|e| self.sdk_error(e, None))?;
+            .map_err(|e| self.sdk_error(e))?;
         match out.item {
             Some(item) => self.assets_of(quadkey, item),
             None => Ok(Vec::new()),
@@ -443,7 +408,7 @@ impl DynamoDbMosaic {
             } else {
                 req.projection_expression("#q")
             };
-            let page = req.send().await.map_err(|e| self.sdk_error(e, None))?;
+            let page = req.send().await.map_err(|e| self.sdk_error(e))?;
             for mut item in page.items.unwrap_or_default() {
                 let Some(AttributeValue::S(qk)) = item.remove("quadkey") else {
                     continue;
@@ -488,7 +453,7 @@ impl DynamoDbMosaic {
                     .request_items(&self.table, keys)
                     .send()
                     .await
-                    .map_err(|e| self.sdk_error(e, None))?;
+                    .map_err(|e| self.sdk_error(e))?;
                 for mut item in out
                     .responses
                     .and_then(|mut r| r.remove(&self.table))
@@ -552,12 +517,10 @@ impl DynamoDbMosaic {
     /// Sleeps before retry `attempt` (exponential, jittered, capped); fails past the limit.
     async fn backoff(&self, attempt: u32, what: &str) -> Result<()> {
         if attempt > MAX_ATTEMPTS {
-            return Err(Error::Storage {
-                uri: self.uri.clone(),
-                reason: format!(
-                    "{what} still conflicting or throttled after {MAX_ATTEMPTS} attempts"
-                ),
-            });
+            return Err(Error::transient(
+                self.uri.clone(),
+                format!("{what} still conflicting or throttled after {MAX_ATTEMPTS} attempts"),
+            ));
         }
         let base = 10u64 << attempt.min(8);
         let jitter = u64::from(
@@ -594,7 +557,7 @@ impl DynamoDbMosaic {
                 .request_items(&self.table, pending)
                 .send()
                 .await
-                .map_err(|e| self.sdk_error(e, None))?;
+                .map_err(|e| self.sdk_error(e))?;
             pending = out
                 .unprocessed_items
                 .and_then(|mut u| u.remove(&self.table))
@@ -631,10 +594,10 @@ impl DynamoDbMosaic {
                     Ok(out) => out.table_description.and_then(|t| t.table_status),
                     // Another writer created it meanwhile.
                     Err(e) if e.code() == Some("ResourceInUseException") => None,
-                    Err(e) => return Err(self.sdk_error(e, None)),
+                    Err(e) => return Err(self.sdk_error(e)),
                 }
             }
-            Err(e) => return Err(self.sdk_error(e, None)),
+            Err(e) => return Err(self.sdk_error(e)),
         };
         if status == Some(TableStatus::Active) {
             return Ok(());
@@ -645,16 +608,16 @@ impl DynamoDbMosaic {
                 .table_name(&self.table)
                 .send()
                 .await
-                .map_err(|e| self.sdk_error(e, None))?;
+                .map_err(|e| self.sdk_error(e))?;
             if out.table.and_then(|t| t.table_status) == Some(TableStatus::Active) {
                 return Ok(());
             }
             self.backoff(attempt.min(5), "CreateTable").await?;
         }
-        Err(Error::Storage {
-            uri: self.uri.clone(),
-            reason: format!("table {} did not become active", self.table),
-        })
+        Err(Error::transient(
+            self.uri.clone(),
+            format!("table {} did not become active", self.table),
+        ))
     }
 
     /// The metadata item of `doc`.
@@ -722,7 +685,7 @@ impl DynamoDbMosaic {
                 .expression_attribute_values(":now", AttributeValue::N(t.to_string()))
                 .send()
                 .await;
-            if self.unless_conflict(sent, None)?.is_some() {
+            if self.unless_conflict(sent)?.is_some() {
                 return Ok(token);
             }
             if !wait {
@@ -749,7 +712,7 @@ impl DynamoDbMosaic {
             .expression_attribute_values(":token", AttributeValue::S(token.to_string()))
             .send()
             .await;
-        if let Err(e) = self.unless_conflict(sent, None) {
+        if let Err(e) = self.unless_conflict(sent) {
             // The lease expires by itself; the write's own outcome is what matters.
             tracing::warn!("releasing the write lease of {}: {e}", self.uri);
         }
@@ -790,7 +753,7 @@ impl DynamoDbMosaic {
             .set_item(Some(metadata))
             .send()
             .await;
-        self.unless_conflict(sent, Some(METADATA_QUADKEY))?;
+        self.unless_conflict(sent)?;
         Ok(())
     }
 
@@ -832,7 +795,7 @@ impl DynamoDbMosaic {
             .set_key(Some(self.key(METADATA_QUADKEY)))
             .send()
             .await
-            .map_err(|e| self.sdk_error(e, None))?;
+            .map_err(|e| self.sdk_error(e))?;
         self.batch_write(self.delete_requests(quadkeys)?).await
     }
 
@@ -869,9 +832,27 @@ impl DynamoDbMosaic {
         for (i, a) in assets.iter().enumerate() {
             req = req.expression_attribute_values(format!(":v{i}"), AttributeValue::S(a.clone()));
         }
-        Ok(self
-            .unless_conflict(req.send().await, Some(quadkey))?
-            .is_some())
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            // DynamoDB refuses an update that would grow the item past 400 KB with a
+            // ValidationException; tell it from other validation failures by the size the
+            // item would have, not by the message.
+            Err(e) if e.code() == Some("ValidationException") => {
+                let mut grown = self.get_assets(quadkey, true).await?;
+                grown.extend(assets.iter().cloned());
+                let bytes = tile_item_size(&self.mosaic, quadkey, &grown);
+                if bytes > MAX_ITEM_BYTES {
+                    return Err(Error::ItemTooLarge {
+                        uri: self.uri.clone(),
+                        quadkey: quadkey.to_string(),
+                        bytes: Some(bytes),
+                    });
+                }
+                Err(self.sdk_error(e))
+            }
+            Err(e) => Err(self.sdk_error(e)),
+        }
     }
 
     /// Replaces the list of `quadkey` by `new` if it still equals `old` (deletes the item
@@ -889,7 +870,7 @@ impl DynamoDbMosaic {
                 .expression_attribute_values(":old", old_list)
                 .send()
                 .await;
-            self.unless_conflict(sent, Some(quadkey))?.is_some()
+            self.unless_conflict(sent)?.is_some()
         } else {
             let sent = client
                 .update_item()
@@ -905,9 +886,94 @@ impl DynamoDbMosaic {
                 )
                 .send()
                 .await;
-            self.unless_conflict(sent, Some(quadkey))?.is_some()
+            self.unless_conflict(sent)?.is_some()
         };
         Ok(written)
+    }
+}
+
+/// DynamoDB error codes that mean "slow down" or "the service failed": the same request
+/// may succeed later.
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    // A conditional write that lost a race and was not handled as one by its caller.
+    "ConditionalCheckFailedException",
+];
+
+/// Error codes of refused or missing credentials.
+const AUTH_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "MissingAuthenticationTokenException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+];
+
+/// Maps an SDK failure of a request on `table` to the crate's error, from the typed parts
+/// of the failure: the service's error code, the raw HTTP status, the SDK's failure stage
+/// and a credentials error in the source chain. Never from message text.
+pub(crate) fn sdk_error<E>(uri: &str, table: &str, e: SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = e.code().map(str::to_string);
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let no_credentials =
+        has_source::<aws_credential_types::provider::error::CredentialsError>(&e);
+    let service_answered = matches!(e, SdkError::ServiceError(_));
+    let shown = DisplayErrorContext(&e).to_string();
+    let source: crate::error::BoxError = Box::new(DisplayedSdkError(shown, Box::new(e)));
+    match code.as_deref() {
+        Some("ResourceNotFoundException") => Error::NotFound {
+            uri: format!("{uri} (no table `{table}`)"),
+        },
+        Some(c) if AUTH_CODES.contains(&c) => Error::auth(uri, source),
+        Some(c) if RETRYABLE_CODES.contains(&c) => Error::transient(uri, source),
+        _ if no_credentials => Error::auth(uri, source),
+        _ if service_answered => match status {
+            Some(s) if s >= 500 || s == 429 => Error::transient(uri, source),
+            _ => Error::storage(uri, source),
+        },
+        // No service answer: a timeout, a failed connection, an unreadable response.
+        _ => Error::transient(uri, source),
+    }
+}
+
+/// Whether an error of type `T` is somewhere in the source chain of `e`.
+fn has_source<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<T>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// An SDK error shown with its whole context (its own `Display` says only "service
+/// error"), keeping the SDK error as its source.
+#[derive(Debug)]
+struct DisplayedSdkError(String, crate::error::BoxError);
+
+impl std::fmt::Display for DisplayedSdkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DisplayedSdkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.1.as_ref())
     }
 }
 
@@ -1125,10 +1191,10 @@ impl TileIndex for DynamoDbMosaic {
                 todo.retain(|a| !present.contains(a));
                 attempt += 1;
                 if attempt > MAX_ATTEMPTS {
-                    return Err(Error::Storage {
-                        uri: self.uri.clone(),
-                        reason: format!("quadkey {quadkey}: too many conflicting writers"),
-                    });
+                    return Err(Error::transient(
+                        self.uri.clone(),
+                        format!("quadkey {quadkey}: too many conflicting writers"),
+                    ));
                 }
             }
         }
@@ -1193,7 +1259,7 @@ impl TileIndex for DynamoDbMosaic {
                     .expression_attribute_values(name.replace('#', ":"), to_attribute(value));
             }
             if self
-                .unless_conflict(req.send().await, Some(METADATA_QUADKEY))?
+                .unless_conflict(req.send().await)?
                 .is_some()
             {
                 return Ok(doc);
@@ -1232,7 +1298,7 @@ pub async fn list_mosaics(region: Option<&str>, table: &str) -> Result<Vec<Strin
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| m.sdk_error(e, None))?;
+            .map_err(|e| m.sdk_error(e))?;
         for mut item in page.items.unwrap_or_default() {
             if let Some(AttributeValue::S(id)) = item.remove("mosaicId") {
                 names.push(id);

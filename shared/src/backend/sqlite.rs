@@ -80,7 +80,7 @@ use serde_json::{Map, Value};
 
 use super::{MosaicRead, MosaicWrite, Position, TileIndex, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
-use crate::error::run_blocking;
+use crate::error::{Context, run_blocking};
 use crate::index::{self, Lookup, LookupOptions, QuadkeyQuery};
 use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result, pyjson};
@@ -182,10 +182,10 @@ fn sql_error(uri: &str, e: rusqlite::Error) -> Error {
                 };
             }
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                return Error::Storage {
-                    uri: uri.to_string(),
-                    reason: format!("database still locked after {BUSY_TIMEOUT:?}: {e}"),
-                };
+                return Error::transient(
+                    uri,
+                    Context::new(format!("database still locked after {BUSY_TIMEOUT:?}"), e),
+                );
             }
             _ if msg
                 .as_deref()
@@ -198,10 +198,7 @@ fn sql_error(uri: &str, e: rusqlite::Error) -> Error {
             _ => {}
         }
     }
-    Error::Storage {
-        uri: uri.to_string(),
-        reason: e.to_string(),
-    }
+    Error::storage(uri, e)
 }
 
 /// `.ctx(uri)`: a rusqlite result as a crate result.
@@ -658,7 +655,7 @@ impl MosaicRead for SqliteBackend {
 pub struct SqliteWriter {
     target: Arc<Target>,
     /// Why the name was refused, returned by every operation.
-    refused: Option<Error>,
+    refused: Option<Arc<Error>>,
     conn: Arc<Mutex<Option<Connection>>>,
     /// The quadkey index is known to exist.
     indexed: Arc<AtomicBool>,
@@ -671,7 +668,7 @@ impl SqliteWriter {
     pub fn new(uri: &str, path: &str, mosaic: &str) -> SqliteWriter {
         SqliteWriter {
             target: Arc::new(Target::new(uri, path, mosaic)),
-            refused: check_name(uri, mosaic).err(),
+            refused: check_name(uri, mosaic).err().map(Arc::new),
             conn: Arc::new(Mutex::new(None)),
             indexed: Arc::new(AtomicBool::new(false)),
         }
@@ -685,7 +682,7 @@ impl SqliteWriter {
         F: FnOnce(&Target, &mut Connection) -> Result<T> + Send + 'static,
     {
         if let Some(e) = &self.refused {
-            return Err(e.duplicate());
+            return Err(Error::Shared(e.clone()));
         }
         let (slot, t) = (self.conn.clone(), self.target.clone());
         run_blocking(what, move || {

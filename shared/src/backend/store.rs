@@ -168,40 +168,43 @@ pub fn store_for_with(
     }
 }
 
-/// Maps an object store error to the crate's categories, naming the URI.
-fn store_error(uri: &str, e: object_store::Error) -> Error {
+/// Maps an object store error to the crate's categories, naming the URI. object_store
+/// types the statuses it knows (404, 409, 412, 304, 401, 403); what reaches us as
+/// `Generic` failed after object_store's own retries of 5xx, 429 and transport errors, so
+/// it is retryable unless its chain holds a transport error object_store calls final
+/// (an undecodable answer). object_store 0.14 keeps the status of `Generic` in a private
+/// type, so 5xx and other statuses cannot be told apart here.
+pub(crate) fn store_error(uri: &str, e: object_store::Error) -> Error {
+    use object_store::Error as E;
+    use object_store::client::{HttpError, HttpErrorKind};
     match e {
-        object_store::Error::NotFound { .. } => Error::NotFound {
+        E::NotFound { .. } => Error::NotFound {
             uri: uri.to_string(),
         },
-        object_store::Error::AlreadyExists { .. } => Error::AlreadyExists {
+        E::AlreadyExists { .. } => Error::AlreadyExists {
             uri: uri.to_string(),
         },
-        object_store::Error::Unauthenticated { source, .. }
-        | object_store::Error::PermissionDenied { source, .. } => Error::Auth {
-            uri: uri.to_string(),
-            reason: source.to_string(),
-        },
-        other => {
-            // Clients report 401/403 as generic errors in some paths; keep them as Auth.
-            let text = other.to_string();
-            if text.contains("403")
-                || text.contains("401")
-                || text.contains("AccessDenied")
-                || text.contains("InvalidAccessKeyId")
-                || text.contains("SignatureDoesNotMatch")
-            {
-                Error::Auth {
-                    uri: uri.to_string(),
-                    reason: text,
+        E::Unauthenticated { .. } | E::PermissionDenied { .. } => Error::auth(uri, e),
+        // Another writer moved the version between our read and our write.
+        E::Precondition { .. } | E::NotModified { .. } => Error::transient(uri, e),
+        E::Generic { .. } | E::JoinError { .. } => {
+            let mut next: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            let mut final_transport = false;
+            while let Some(err) = next {
+                if let Some(h) = err.downcast_ref::<HttpError>() {
+                    final_transport =
+                        matches!(h.kind(), HttpErrorKind::Decode | HttpErrorKind::Unknown);
+                    break;
                 }
+                next = err.source();
+            }
+            if final_transport {
+                Error::storage(uri, e)
             } else {
-                Error::Storage {
-                    uri: uri.to_string(),
-                    reason: text,
-                }
+                Error::transient(uri, e)
             }
         }
+        other => Error::storage(uri, other),
     }
 }
 
@@ -393,17 +396,17 @@ impl StoreWriter {
                     tokio::time::sleep(Duration::from_millis(20 << attempt.min(5))).await;
                 }
                 Err(object_store::Error::NotImplemented { .. }) => {
-                    return Err(Error::Storage {
-                        uri: self.uri.clone(),
-                        reason: "the store cannot update conditionally (If-Match); refusing a write that could lose a concurrent update".into(),
-                    });
+                    return Err(Error::storage(
+                        self.uri.clone(),
+                        "the store cannot update conditionally (If-Match); refusing a write that could lose a concurrent update",
+                    ));
                 }
                 Err(e) => return Err(store_error(&self.uri, e)),
             }
         }
-        Err(Error::Storage {
-            uri: self.uri.clone(),
-            reason: format!("gave up after {UPDATE_ATTEMPTS} concurrent-update conflicts"),
-        })
+        Err(Error::transient(
+            self.uri.clone(),
+            format!("gave up after {UPDATE_ATTEMPTS} concurrent-update conflicts"),
+        ))
     }
 }
