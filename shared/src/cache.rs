@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use moka::future::Cache;
 
-use crate::{Error, Result};
 use crate::backend::{self, MosaicRead};
 use crate::index::{Lookup, LookupOptions};
+use crate::{Error, Result};
 
 /// Cache settings.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -2,13 +2,14 @@
 //! be tested in-process. `src/bin/mosaic.rs` only parses arguments and maps errors to exit codes.
 
 use std::io::{Read, Write};
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::backend::{self, MosaicRead, MosaicUri, WriteMode, backend_name};
-use crate::create::{CreateOptions, Footprint, UpdateOptions, read_footprints_from};
+use crate::create::{CreateOptions, Footprint, Progress, UpdateOptions, read_footprints_from};
 use crate::crs::Crs;
 use crate::dataset::{DatasetInfo, get_footprints, mosaic_zooms};
 use crate::error::run_blocking;
@@ -467,7 +468,23 @@ fn read_url_list(path: &str) -> Result<Vec<String>> {
     Ok(urls)
 }
 
-fn progress(len: u64, label: &str, quiet: bool) -> Option<ProgressBar> {
+/// indicatif's bar as the library's [`Progress`].
+#[derive(Debug)]
+struct Bar(ProgressBar);
+
+impl Progress for Bar {
+    fn set_length(&self, len: u64) {
+        self.0.set_length(len);
+    }
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+fn progress(len: u64, label: &str, quiet: bool) -> Option<Arc<dyn Progress>> {
     if quiet {
         return None;
     }
@@ -476,7 +493,7 @@ fn progress(len: u64, label: &str, quiet: bool) -> Option<ProgressBar> {
         pb.set_style(style.progress_chars("=> "));
     }
     pb.set_message(label.to_string());
-    Some(pb)
+    Some(Arc::new(Bar(pb)))
 }
 
 fn warn(msg: &str) {
@@ -494,9 +511,9 @@ async fn footprints_of(
     let threads = threads.unwrap_or_else(default_threads);
     let pb = progress(urls.len() as u64, "Get footprints", quiet);
     let results = run_blocking("footprint", move || {
-        let r = get_footprints(&urls, &tms, threads, pb.as_ref());
+        let r = get_footprints(&urls, &tms, threads, pb.as_deref());
         if let Some(pb) = pb {
-            pb.finish_and_clear();
+            pb.finish();
         }
         Ok(r)
     })

@@ -9,19 +9,30 @@
 //!    then filtered/sorted by tile coverage and truncated.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use gdal::DriverManager;
 use gdal::raster::{RasterizeOptions, rasterize};
 use gdal::vector::Geometry;
 use geo::{Coord, Intersects, LineString, Polygon, Rect};
 use indexmap::IndexMap;
-use indicatif::ProgressBar;
 use rstar::{AABB, RTree, RTreeObject};
 use serde_json::{Map, Value};
 
 use crate::mosaicjson::{Center, MOSAICJSON_VERSION, MosaicJson};
 use crate::tms::{Tile, TileMatrixSet};
 use crate::{Error, Result};
+
+/// Where a long operation reports how far it is. The library draws nothing: the CLI shows
+/// a bar, the functions pass `None`.
+pub trait Progress: Send + Sync + std::fmt::Debug {
+    /// The number of steps, once known.
+    fn set_length(&self, len: u64);
+    /// `n` more steps done.
+    fn inc(&self, n: u64);
+    /// The operation is over.
+    fn finish(&self);
+}
 
 /// A polygon as rings of `[x, y]` positions, the first ring being the exterior.
 pub type Rings = Vec<Vec<[f64; 2]>>;
@@ -129,7 +140,7 @@ pub struct CreateOptions {
     /// `attribution`.
     pub attribution: Option<String>,
     /// Progress over candidate tiles (hidden when `None`).
-    pub progress: Option<ProgressBar>,
+    pub progress: Option<Arc<dyn Progress>>,
 }
 
 impl CreateOptions {
@@ -597,7 +608,7 @@ impl MosaicJson {
             tiles.insert(tms.quadkey(tile), indexes);
         }
         if let Some(pb) = &opts.progress {
-            pb.finish_and_clear();
+            pb.finish();
         }
 
         let mut doc = MosaicJson::new(opts.minzoom, opts.maxzoom);
@@ -723,7 +734,7 @@ pub struct UpdateOptions {
     /// As [`CreateOptions::maximum_items_per_tile`].
     pub maximum_items_per_tile: Option<usize>,
     /// Progress bar.
-    pub progress: Option<ProgressBar>,
+    pub progress: Option<Arc<dyn Progress>>,
 }
 
 impl Default for UpdateOptions {

@@ -315,7 +315,7 @@ pub fn get_footprints(
     urls: &[String],
     tms: &TileMatrixSet,
     threads: usize,
-    progress: Option<&indicatif::ProgressBar>,
+    progress: Option<&dyn crate::create::Progress>,
 ) -> Vec<Result<DatasetInfo>> {
     configure_gdal_defaults();
     let next = Mutex::new(0usize);

@@ -257,10 +257,7 @@ impl DynamoDbMosaic {
 
     /// The outcome of a conditional write: `Ok(None)` when its condition failed (another
     /// writer changed the item first).
-    fn unless_conflict<T, E>(
-        &self,
-        sent: std::result::Result<T, SdkError<E>>,
-    ) -> Result<Option<T>>
+    fn unless_conflict<T, E>(&self, sent: std::result::Result<T, SdkError<E>>) -> Result<Option<T>>
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
@@ -927,8 +924,7 @@ where
 {
     let code = e.code().map(str::to_string);
     let status = e.raw_response().map(|r| r.status().as_u16());
-    let no_credentials =
-        has_source::<aws_credential_types::provider::error::CredentialsError>(&e);
+    let no_credentials = has_source::<aws_credential_types::provider::error::CredentialsError>(&e);
     let service_answered = matches!(e, SdkError::ServiceError(_));
     let shown = DisplayErrorContext(&e).to_string();
     let source: crate::error::BoxError = Box::new(DisplayedSdkError(shown, Box::new(e)));
@@ -1258,10 +1254,7 @@ impl TileIndex for DynamoDbMosaic {
                     .expression_attribute_names(name, field)
                     .expression_attribute_values(name.replace('#', ":"), to_attribute(value));
             }
-            if self
-                .unless_conflict(req.send().await)?
-                .is_some()
-            {
+            if self.unless_conflict(req.send().await)?.is_some() {
                 return Ok(doc);
             }
             attempt += 1;
