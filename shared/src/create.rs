@@ -1,8 +1,9 @@
 //! Mosaic creation from footprints, and update, with cogeo-mosaic 9.2.0's exact output.
 //!
-//! 1. Candidate tiles at `quadkey_zoom` are the cells GDAL burns (all-touched) when the
-//!    footprints, projected to the TMS CRS, are rasterised on a grid of one pixel per tile —
-//!    the rasterisation supermorecado does, through the same GDAL routine, so edge cases agree.
+//! 1. Candidate tiles at `quadkey_zoom` are the cells that the footprints, projected to the
+//!    TMS CRS on a grid of one cell per tile, overlap with positive area — the cells GDAL's
+//!    all-touched rasterisation burns in supermorecado, computed here without GDAL so that
+//!    creating a mosaic needs no native library.
 //! 2. Candidates are visited row-major (y, then x): that is the key order of `tiles`.
 //! 3. For each candidate, footprints whose exterior ring intersects the tile's geographic
 //!    bounds (boundary contact counts) are found through an R-tree, kept in input order,
@@ -11,9 +12,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use gdal::DriverManager;
-use gdal::raster::{RasterizeOptions, rasterize};
-use gdal::vector::Geometry;
 use geo::{Coord, Intersects, LineString, Polygon, Rect};
 use indexmap::IndexMap;
 use rstar::{AABB, RTree, RTreeObject};
@@ -321,8 +319,8 @@ fn coverage(fp: &Footprint, r: [f64; 4]) -> f64 {
     area / tile_area
 }
 
-/// The candidate tiles: cells burnt by GDAL's all-touched rasterisation of the projected
-/// footprints, in row-major order (supermorecado's `burn`).
+/// The candidate tiles: the cells of the projected footprints, in row-major order
+/// (supermorecado's `burn`).
 fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<Tile>> {
     const EPS: f64 = 1e-10;
     let (mut minx, mut miny, mut maxx, mut maxy) = (
@@ -386,41 +384,11 @@ fn burn(footprints: &[Footprint], tms: &TileMatrixSet, zoom: u8) -> Result<Vec<T
     let xcell = (lrx - ulx) / nx as f64;
     let ycell = (uly - lry) / ny as f64;
 
-    let gdal_err =
-        |e: gdal::errors::GdalError| Error::InvalidInput(format!("rasterising footprints: {e}"));
-    let driver = DriverManager::get_driver_by_name("MEM").map_err(gdal_err)?;
-    let mut ds = driver
-        .create_with_band_type::<u8, _>("", nx, ny, 1)
-        .map_err(gdal_err)?;
-    ds.set_geo_transform(&[ulx, xcell, 0.0, uly, 0.0, -ycell])
-        .map_err(gdal_err)?;
-    // Burnt in batches: the result is the same (every burn writes 255) and only one batch of
-    // OGR geometries is alive at a time.
-    const BATCH: usize = 4096;
-    let mut wkb = Vec::new();
-    for chunk in footprints.chunks(BATCH) {
-        let mut geoms = Vec::with_capacity(chunk.len());
-        for fp in chunk {
-            wkb.clear();
-            write_projected_wkb(&mut wkb, fp, tms);
-            geoms.push(Geometry::from_wkb(&wkb).map_err(gdal_err)?);
-        }
-        let burn_values = vec![255.0; geoms.len()];
-        let opts = RasterizeOptions {
-            all_touched: true,
-            ..Default::default()
-        };
-        rasterize(&mut ds, &[1], &geoms, &burn_values, Some(opts)).map_err(gdal_err)?;
-    }
-    let band = ds.rasterband(1).map_err(gdal_err)?;
-    let mut data = band
-        .read_band_as::<u8>()
-        .map_err(gdal_err)?
-        .into_shape_and_vec()
-        .1;
-    // GDAL before 3.8 can miss cells that a footprint overlaps by a sliver (seen with
-    // Debian's 3.6 on horizontal edges); add every cell the projected footprint overlaps
-    // with positive area, which newer GDAL burns too. Boundary-only contact is left to GDAL.
+    // Every cell a projected footprint overlaps with positive area: what GDAL's all-touched
+    // rasterisation burns (supermorecado's `burn`) for footprints with an area. Cells that
+    // only share an edge or a corner with a footprint are not candidates, as in GDAL >= 3.8;
+    // the parity tests hold this against cogeo-mosaic's own documents.
+    let mut data = vec![0u8; nx * ny];
     let to_px = |x: f64, y: f64| [(x - ulx) / xcell, (uly - y) / ycell];
     for fp in footprints {
         for ring in fp.exteriors() {
@@ -481,30 +449,6 @@ fn mark_overlapped_cells(ring: &[[f64; 2]], nx: usize, ny: usize, data: &mut [u8
         let c1 = (xmax.ceil().min(nx as f64)).max(0.0) as usize;
         for col in c0..c1 {
             data[row * nx + col] = 255;
-        }
-    }
-}
-
-/// Little-endian WKB of the footprint projected to the TMS CRS (after clamping to its bbox).
-fn write_projected_wkb(out: &mut Vec<u8>, fp: &Footprint, tms: &TileMatrixSet) {
-    let multi = fp.polygons.len() > 1;
-    if multi {
-        out.push(1);
-        out.extend(6u32.to_le_bytes());
-        out.extend((fp.polygons.len() as u32).to_le_bytes());
-    }
-    for poly in &fp.polygons {
-        out.push(1);
-        out.extend(3u32.to_le_bytes());
-        out.extend((poly.len() as u32).to_le_bytes());
-        for ring in poly {
-            out.extend((ring.len() as u32).to_le_bytes());
-            for p in ring {
-                let (lon, lat) = tms.truncate_lnglat(p[0], p[1]);
-                let (x, y) = tms.xy(lon, lat);
-                out.extend(x.to_le_bytes());
-                out.extend(y.to_le_bytes());
-            }
         }
     }
 }
@@ -845,6 +789,22 @@ mod tests {
             MosaicJson::from_footprints(&fp, &o),
             Err(Error::Tms(_))
         ));
+    }
+
+    #[test]
+    fn footprints_on_tile_edges_list_only_the_tiles_they_cover() {
+        let tms = TileMatrixSet::web_mercator();
+        let geo = tms.geographic_crs().clone();
+        for (x, y) in [(5, 9), (0, 0), (15, 15), (7, 8)] {
+            let b = tms.feature_bounds(Tile::new(x, y, 4), &geo);
+            let doc = MosaicJson::from_footprints(
+                &[Footprint::from_bbox("a.tif", b)],
+                &CreateOptions::new(4, 6),
+            )
+            .unwrap();
+            let keys: Vec<_> = doc.tiles.keys().cloned().collect();
+            assert_eq!(keys, vec![tms.quadkey(Tile::new(x, y, 4))], "{x} {y}");
+        }
     }
 
     #[test]
