@@ -306,9 +306,7 @@ mod tests {
             &off.open(uri).await.unwrap(),
             &off.open(uri).await.unwrap()
         ));
-        assert!(matches!(
-            cache.open("/no/such.json").await,
-            Err(crate::Error::NotFound { .. })
-        ));
+        let missing = cache.open("/no/such.json").await.unwrap_err();
+        assert!(matches!(missing.root(), crate::Error::NotFound { .. }));
     }
 }

@@ -48,11 +48,14 @@ pub enum Error {
         /// The scheme found in the URI.
         scheme: String,
     },
-    /// The scheme is known but its backend is not built into this release.
-    #[error("the `{scheme}` backend is not available in this build yet")]
+    /// Known, but not built into this binary: a backend or a capability whose cargo
+    /// feature is off, or one not implemented yet.
+    #[error("{what} is not available in this build{}", feature.map(|f| format!(": build with the cargo feature `{f}`")).unwrap_or_else(|| " yet".into()))]
     Unsupported {
-        /// The scheme that was asked for.
-        scheme: String,
+        /// What was asked for (`the \`s3\` backend`, `the CRS \`EPSG:3031\``).
+        what: String,
+        /// The cargo feature that provides it, when one does.
+        feature: Option<&'static str>,
     },
     /// The backend can only be read.
     #[error("the `{scheme}` backend is read-only")]
@@ -289,6 +292,22 @@ impl Error {
         }
     }
 
+    /// The error itself, or for [`Error::Shared`] the error it holds: what to match on.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mosaic::Error;
+    /// let e = Arc::new(Error::NoAssets("tile".into()));
+    /// let shared = Error::from(e.clone());
+    /// assert!(matches!(shared.root(), Error::NoAssets(_)));
+    /// ```
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Shared(e) => e.root(),
+            other => other,
+        }
+    }
+
     /// The variant's name (`Storage`, `NotFound`, …): the second part of
     /// [`Error::lambda_error_type`].
     pub fn kind(&self) -> &'static str {
@@ -350,6 +369,14 @@ impl Error {
             uri: uri.into(),
             retryable: false,
             source: source.into(),
+        }
+    }
+
+    /// The backend of `scheme` is not built in: `feature` would provide it.
+    pub fn backend_unsupported(scheme: &str, feature: Option<&'static str>) -> Self {
+        Error::Unsupported {
+            what: format!("the `{scheme}` backend"),
+            feature,
         }
     }
 

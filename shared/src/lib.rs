@@ -13,23 +13,32 @@
 //! let assets = MemoryIndex::new(doc).unwrap().assets_for_point(0.5, 0.5).unwrap();
 //! assert_eq!(assets, vec!["a.tif".to_string()]);
 //! ```
+//!
+//! The core (model, TMS, CRS, index, creation from footprints, file and memory backends,
+//! cache, security gate) needs no native library and no cloud SDK; everything else is
+//! behind a cargo feature — see the README's "Cargo features" table.
 #![warn(missing_docs)]
 
 pub mod backend;
 pub mod cache;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod create;
 pub mod crs;
+#[cfg(feature = "gdal")]
 pub mod dataset;
-mod error;
+pub mod error;
 pub mod gate;
+#[cfg(feature = "gdal")]
 pub mod gdal_log;
 pub mod geojson;
 pub mod index;
 pub mod limits;
 pub mod mosaicjson;
 pub mod pyjson;
+#[cfg(feature = "render")]
 pub mod render;
+#[cfg(feature = "stac")]
 pub mod stac;
 pub mod tms;
 

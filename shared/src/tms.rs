@@ -885,6 +885,17 @@ pub fn quadkey_to_tile(qk: &str) -> Result<Tile> {
 mod tests {
     use super::*;
 
+    #[cfg(not(feature = "gdal"))]
+    #[test]
+    fn without_gdal_other_crss_name_the_feature() {
+        // The loader reports it as a TMS error, with the feature to turn on.
+        let e = TileMatrixSet::builtin("UPSArcticWGS84Quad").unwrap_err();
+        assert!(e.to_string().contains("cargo feature `gdal`"), "{e}");
+        assert!(TileMatrixSet::builtin("WebMercatorQuad").is_ok());
+        assert!(TileMatrixSet::builtin("WorldCRS84Quad").is_ok());
+    }
+
+    #[cfg(feature = "gdal")]
     #[test]
     fn builtins_load_and_quadtree_flags() {
         for id in BUILTIN_IDS {
@@ -921,6 +932,7 @@ mod tests {
         assert_eq!(tms.bounds(Tile::new(1, 0, 0)), [0.0, -90.0, 180.0, 90.0]);
     }
 
+    #[cfg(feature = "gdal")]
     #[test]
     fn ups_projects_through_gdal() {
         let tms = TileMatrixSet::builtin("UPSArcticWGS84Quad").unwrap();

@@ -17,10 +17,13 @@
 //! | `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
 
 mod document;
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod file;
 pub mod memory;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure", feature = "http"))]
 pub mod store;
 mod uri;
 
@@ -329,10 +332,40 @@ async fn run_edits(edits: Vec<Edit<'_>>) -> Result<usize> {
         .await
 }
 
-fn unsupported(uri: &MosaicUri) -> Error {
-    Error::Unsupported {
-        scheme: uri.scheme().to_string(),
+/// The cargo feature a scheme's backend is built with; `None` for the core's own backends
+/// (a path, `file://`, `:memory:`).
+pub fn required_feature(uri: &MosaicUri) -> Option<&'static str> {
+    match uri {
+        MosaicUri::S3 { .. } => Some("s3"),
+        MosaicUri::Gcs { .. } => Some("gcs"),
+        MosaicUri::Azure { .. } => Some("azure"),
+        MosaicUri::Http(_) => Some("http"),
+        MosaicUri::DynamoDb { .. } => Some("dynamodb"),
+        MosaicUri::Sqlite { .. } => Some("sqlite"),
+        MosaicUri::Stac(_) => Some("stac"),
+        MosaicUri::File(_) | MosaicUri::Memory => None,
     }
+}
+
+/// Whether this build has `feature` on.
+fn built_with(feature: &str) -> bool {
+    match feature {
+        "s3" => cfg!(feature = "s3"),
+        "gcs" => cfg!(feature = "gcs"),
+        "azure" => cfg!(feature = "azure"),
+        "http" => cfg!(feature = "http"),
+        "dynamodb" => cfg!(feature = "dynamodb"),
+        "sqlite" => cfg!(feature = "sqlite"),
+        "stac" => cfg!(feature = "stac"),
+        _ => false,
+    }
+}
+
+/// [`Error::Unsupported`] for a scheme this build cannot serve, naming the cargo feature
+/// that would (none when the feature is on and the backend is simply not written yet).
+pub(crate) fn unsupported(uri: &MosaicUri) -> Error {
+    let missing = required_feature(uri).filter(|f| !built_with(f));
+    Error::backend_unsupported(uri.scheme(), missing)
 }
 
 /// How a mosaic is opened for reading: budgets and the HTTP proxy of network reads.
@@ -366,10 +399,12 @@ pub async fn open_with(uri: &str, opts: &OpenOptions) -> Result<Arc<dyn MosaicRe
         MosaicUri::File(path) => Ok(Arc::new(
             file::open_limited(uri, path, opts.max_document_bytes).await?,
         )),
+        #[cfg(any(feature = "s3", feature = "gcs", feature = "azure", feature = "http"))]
         p @ (MosaicUri::S3 { .. }
         | MosaicUri::Gcs { .. }
         | MosaicUri::Azure { .. }
         | MosaicUri::Http(_)) => Ok(Arc::new(store::open(uri, &p, opts).await?)),
+        #[cfg(feature = "dynamodb")]
         MosaicUri::DynamoDb {
             region,
             table,
@@ -379,6 +414,7 @@ pub async fn open_with(uri: &str, opts: &OpenOptions) -> Result<Arc<dyn MosaicRe
                 .open()
                 .await?,
         )),
+        #[cfg(feature = "sqlite")]
         MosaicUri::Sqlite { path, mosaic } => Ok(Arc::new(
             sqlite::SqliteBackend::open(uri, &path, &mosaic).await?,
         )),
@@ -400,12 +436,15 @@ pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
     }
     match parsed {
         MosaicUri::File(path) => Ok(Box::new(file::FileWriter::new(uri, path))),
+        #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
         p @ (MosaicUri::S3 { .. } | MosaicUri::Gcs { .. } | MosaicUri::Azure { .. }) => {
             Ok(Box::new(store::StoreWriter::new(uri, &p)?))
         }
         MosaicUri::Memory => Ok(Box::new(memory::MemoryBackend::empty())),
         other => match Database::open(uri, other) {
+            #[cfg(feature = "dynamodb")]
             Ok(Database::DynamoDb(m)) => Ok(Box::new(m)),
+            #[cfg(feature = "sqlite")]
             Ok(Database::Sqlite(m)) => Ok(Box::new(m)),
             Err(other) => Err(unsupported(&other)),
         },
@@ -415,14 +454,21 @@ pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
 /// The writable databases: whole-document writes ([`MosaicWrite`]) and per-quadkey edits
 /// ([`TileIndex`]) over the same connection type.
 enum Database {
+    #[cfg(feature = "dynamodb")]
     DynamoDb(dynamodb::DynamoDbMosaic),
+    #[cfg(feature = "sqlite")]
     Sqlite(sqlite::SqliteWriter),
 }
 
 impl Database {
     /// The database a URI names; any other URI is handed back.
+    #[cfg_attr(
+        not(any(feature = "dynamodb", feature = "sqlite")),
+        allow(unused_variables)
+    )]
     fn open(uri: &str, parsed: MosaicUri) -> std::result::Result<Database, MosaicUri> {
         match parsed {
+            #[cfg(feature = "dynamodb")]
             MosaicUri::DynamoDb {
                 region,
                 table,
@@ -433,6 +479,7 @@ impl Database {
                 &table,
                 &mosaic,
             ))),
+            #[cfg(feature = "sqlite")]
             MosaicUri::Sqlite { path, mosaic } => Ok(Database::Sqlite(sqlite::SqliteWriter::new(
                 uri, &path, &mosaic,
             ))),
@@ -447,8 +494,13 @@ impl Database {
 /// [`MosaicWrite::update`]). Nothing is read.
 pub fn open_index(uri: &str) -> Result<Box<dyn TileIndex>> {
     match Database::open(uri, MosaicUri::parse(uri)?) {
+        #[cfg(feature = "dynamodb")]
         Ok(Database::DynamoDb(m)) => Ok(Box::new(m)),
+        #[cfg(feature = "sqlite")]
         Ok(Database::Sqlite(m)) => Ok(Box::new(m)),
+        Err(other @ (MosaicUri::DynamoDb { .. } | MosaicUri::Sqlite { .. })) => {
+            Err(unsupported(&other))
+        }
         Err(other) => Err(Error::InvalidInput(format!(
             "`{uri}`: per-quadkey edits need a dynamodb:// or sqlite:/// mosaic; a {} mosaic is one document",
             other.scheme()
@@ -460,10 +512,17 @@ pub fn open_index(uri: &str) -> Result<Box<dyn TileIndex>> {
 /// file (`sqlite:///{path}`), sorted.
 pub async fn list_mosaics(location: &str) -> Result<Vec<String>> {
     match parse_location(location)? {
+        #[cfg(feature = "dynamodb")]
         Location::DynamoDbTable { region, table } => {
             dynamodb::list_mosaics(region.as_deref(), &table).await
         }
+        #[cfg(feature = "sqlite")]
         Location::SqliteFile(path) => sqlite::list_mosaics(&path).await,
+        #[allow(unreachable_patterns)]
+        other => Err(Error::backend_unsupported(
+            other.scheme(),
+            Some(other.feature()),
+        )),
     }
 }
 
@@ -489,9 +548,17 @@ mod tests {
     #[tokio::test]
     async fn dispatcher_types_its_refusals() {
         match open("stac+https://h/search").await {
-            Err(Error::Unsupported { scheme }) => assert_eq!(scheme, "stac"),
+            Err(e @ Error::Unsupported { .. }) => assert_eq!(
+                e.to_string(),
+                if cfg!(feature = "stac") {
+                    "the `stac` backend is not available in this build yet"
+                } else {
+                    "the `stac` backend is not available in this build: build with the cargo feature `stac`"
+                }
+            ),
             other => panic!("{other:?}"),
         }
+        #[cfg(feature = "sqlite")]
         assert!(matches!(
             open("sqlite:////definitely/not/here.db:m").await,
             Err(Error::NotFound { .. })

@@ -47,6 +47,7 @@ fn client_options(allow_http: bool, opts: &OpenOptions) -> ClientOptions {
 }
 
 /// Parses `AZURE_STORAGE_CONNECTION_STRING` (`Key=Value;...`).
+#[cfg(feature = "azure")]
 fn connection_string() -> Option<std::collections::HashMap<String, String>> {
     let text = std::env::var("AZURE_STORAGE_CONNECTION_STRING").ok()?;
     Some(
@@ -72,6 +73,7 @@ pub fn store_for_with(
         uri: uri.to_string(),
         reason: e.to_string(),
     };
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
     let path = |key: &str| {
         StorePath::parse(key).map_err(|e| Error::InvalidUri {
             uri: uri.to_string(),
@@ -79,6 +81,7 @@ pub fn store_for_with(
         })
     };
     match parsed {
+        #[cfg(feature = "s3")]
         MosaicUri::S3 { bucket, key } => {
             let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
                 .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
@@ -100,6 +103,7 @@ pub fn store_for_with(
                 path(key)?,
             ))
         }
+        #[cfg(feature = "gcs")]
         MosaicUri::Gcs { bucket, key } => {
             let http = std::env::var("GOOGLE_SERVICE_ACCOUNT_KEY")
                 .map(|k| k.contains("http://"))
@@ -110,6 +114,7 @@ pub fn store_for_with(
                 .with_retry(retry());
             Ok((Arc::new(b.build().map_err(bad)?), path(key)?))
         }
+        #[cfg(feature = "azure")]
         MosaicUri::Azure {
             account,
             container,
@@ -140,6 +145,7 @@ pub fn store_for_with(
                 .with_retry(retry());
             Ok((Arc::new(b.build().map_err(bad)?), path(key)?))
         }
+        #[cfg(feature = "http")]
         MosaicUri::Http(url) => {
             let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
             let (host, key) = rest.split_once('/').unwrap_or((rest, ""));
@@ -162,9 +168,7 @@ pub fn store_for_with(
             })?;
             Ok((Arc::new(store), p))
         }
-        other => Err(Error::Unsupported {
-            scheme: other.scheme().to_string(),
-        }),
+        other => Err(super::unsupported(other)),
     }
 }
 

@@ -239,6 +239,21 @@ pub enum Location {
     SqliteFile(String),
 }
 
+impl Location {
+    /// The URI scheme: `dynamodb` or `sqlite`.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Location::DynamoDbTable { .. } => "dynamodb",
+            Location::SqliteFile(_) => "sqlite",
+        }
+    }
+
+    /// The cargo feature of its backend (the same name as the scheme).
+    pub fn feature(&self) -> &'static str {
+        self.scheme()
+    }
+}
+
 /// Parses `dynamodb://[{region}]/{table}` or `sqlite:///{path}` (a mosaic URI of either is
 /// accepted too: its `:{mosaic}` is ignored, unless the whole SQLite path is an existing
 /// file, as cogeo-mosaic's `list_mosaics_in_db` reads it).

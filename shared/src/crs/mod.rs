@@ -2,15 +2,41 @@
 //!
 //! EPSG:4326/CRS84 ↔ EPSG:3857 run in closed form, written to give the same doubles as
 //! PROJ's `webmerc` (what morecantile/pyproj use), because quadkey parity at exact tile
-//! corners depends on the last bit. Every other CRS pair goes through GDAL's OSR (PROJ).
+//! corners depends on the last bit. Every other CRS pair goes through GDAL's OSR (PROJ):
+//! with the `gdal` feature off, such CRSs answer [`Error::Unsupported`].
 
-use std::cell::RefCell;
-use std::collections::HashMap;
+#[cfg(feature = "gdal")]
+mod osr;
+
 use std::f64::consts::{FRAC_PI_2, PI};
 
-use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
-
 use crate::{Error, Result};
+
+/// Without GDAL only the closed-form CRSs are available.
+#[cfg(not(feature = "gdal"))]
+mod osr {
+    use super::Crs;
+    use crate::{Error, Result};
+
+    fn unsupported(def: &str) -> Error {
+        Error::Unsupported {
+            what: format!("the CRS `{def}`"),
+            feature: Some("gdal"),
+        }
+    }
+
+    pub(super) fn check(def: &str) -> Result<()> {
+        Err(unsupported(def))
+    }
+
+    pub(super) fn geographic(def: &str) -> Result<Crs> {
+        Err(unsupported(def))
+    }
+
+    pub(super) fn transform(src: &str, _dst: &str, _xs: &mut [f64], _ys: &mut [f64]) -> Result<()> {
+        Err(unsupported(src))
+    }
+}
 
 /// A coordinate reference system, as named in a TMS document or a request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,7 +76,7 @@ impl Crs {
                 // make OSRSetFromUserInput fetch or open it.
                 crate::tms::check_crs_definition(def)?;
                 // Let GDAL decide whether it understands the text.
-                spatial_ref(def)?;
+                osr::check(def)?;
                 Ok(Crs::Other(def.to_string()))
             }
         }
@@ -81,21 +107,7 @@ impl Crs {
     pub fn geographic(&self) -> Result<Crs> {
         match self {
             Crs::Wgs84 | Crs::WebMercator => Ok(Crs::Wgs84),
-            Crs::Other(def) => {
-                let srs = spatial_ref(def)?;
-                let geog = srs
-                    .geog_cs()
-                    .map_err(|e| Error::InvalidInput(format!("CRS {def}: {e}")))?;
-                let wkt = geog
-                    .to_wkt()
-                    .map_err(|e| Error::InvalidInput(format!("CRS {def}: {e}")))?;
-                let code = geog.auth_code().ok();
-                let name = geog.auth_name().unwrap_or_default();
-                if name.eq_ignore_ascii_case("EPSG") && code == Some(4326) {
-                    return Ok(Crs::Wgs84);
-                }
-                Ok(Crs::Other(wkt))
-            }
+            Crs::Other(def) => osr::geographic(def),
         }
     }
 }
@@ -116,13 +128,6 @@ fn epsg_code(upper: &str) -> Option<u32> {
                 .and_then(|r| r.rsplit('/').next())
         })?;
     rest.trim_start_matches(':').parse().ok()
-}
-
-fn spatial_ref(def: &str) -> Result<SpatialRef> {
-    let mut srs = SpatialRef::from_definition(def)
-        .map_err(|e| Error::InvalidInput(format!("unknown CRS `{def}`: {e}")))?;
-    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
-    Ok(srs)
 }
 
 const EARTH_RADIUS: f64 = 6_378_137.0;
@@ -163,12 +168,6 @@ pub fn webmercator_to_lonlat(x: f64, y: f64) -> (f64, f64) {
     (lam * (180.0 / PI), phi * (180.0 / PI))
 }
 
-thread_local! {
-    // OGR transforms are neither Send nor Sync and cost ~1 ms to build: keep one per CRS
-    // pair per thread (bounded by the number of CRSs a process meets).
-    static TRANSFORMS: RefCell<HashMap<(String, String), CoordTransform>> = RefCell::new(HashMap::new());
-}
-
 /// Transforms points in place from `src` to `dst` (x/y in traditional GIS order).
 /// Points that cannot be transformed become infinities.
 pub fn transform(src: &Crs, dst: &Crs, xs: &mut [f64], ys: &mut [f64]) -> Result<()> {
@@ -186,34 +185,7 @@ pub fn transform(src: &Crs, dst: &Crs, xs: &mut [f64], ys: &mut [f64]) -> Result
             }
             Ok(())
         }
-        _ => {
-            let key = (src.gdal_definition(), dst.gdal_definition());
-            TRANSFORMS.with(|cell| {
-                let mut map = cell.borrow_mut();
-                if !map.contains_key(&key) {
-                    let s = spatial_ref(&key.0)?;
-                    let d = spatial_ref(&key.1)?;
-                    let t = CoordTransform::new(&s, &d).map_err(|e| {
-                        Error::InvalidInput(format!("cannot transform {} to {}: {e}", key.0, key.1))
-                    })?;
-                    map.insert(key.clone(), t);
-                }
-                let t = &map[&key];
-                let mut zs = vec![0.0; xs.len()];
-                // Failed points: GDAL leaves them as HUGE_VAL / reports an error; mark them infinite.
-                if t.transform_coords(xs, ys, &mut zs).is_err() {
-                    for (x, y) in xs.iter_mut().zip(ys.iter_mut()) {
-                        let (mut px, mut py, mut pz) = ([*x], [*y], [0.0]);
-                        if t.transform_coords(&mut px, &mut py, &mut pz).is_ok() {
-                            (*x, *y) = (px[0], py[0]);
-                        } else {
-                            (*x, *y) = (f64::INFINITY, f64::INFINITY);
-                        }
-                    }
-                }
-                Ok(())
-            })
-        }
+        _ => osr::transform(&src.gdal_definition(), &dst.gdal_definition(), xs, ys),
     }
 }
 
@@ -307,6 +279,7 @@ mod tests {
         assert!(x < 0.0);
     }
 
+    #[cfg(feature = "gdal")]
     #[test]
     fn gdal_path_matches_closed_form() {
         let other = Crs::Other("EPSG:3395".into());
