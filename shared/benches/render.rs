@@ -107,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let search = LookupOptions::default();
     let mut results = Vec::new();
     for (label, concurrency) in [
-        ("ours", mosaic::render::default_concurrency()),
+        ("ours", mosaic::settings::Settings::from_env().concurrency()),
         ("ours_sequential", 1),
     ] {
         let opts = TileOptions {

@@ -6,7 +6,7 @@
 //! A cached mosaic is re-read after the TTL: changes made by other processes are seen
 //! within at most that delay.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
@@ -40,9 +40,10 @@ pub fn parse_bool(text: &str) -> Option<bool> {
 }
 
 impl CacheSettings {
-    /// Reads the settings from the environment; unparsable values keep the defaults (with a warning).
-    pub fn from_env() -> CacheSettings {
-        Self::from_lookup(|k| std::env::var(k).ok())
+    /// Reads the cache's variables from `settings`; unparsable values keep the defaults
+    /// (with a warning).
+    pub fn from_settings(settings: &crate::settings::Settings) -> CacheSettings {
+        Self::from_lookup(|k| settings.get(k).map(str::to_string))
     }
 
     /// Reads the settings through `get` (testable without touching the process environment).
@@ -107,7 +108,7 @@ fn document_bytes(m: &Arc<dyn MosaicRead>) -> u64 {
 #[derive(Debug, Clone)]
 pub struct MosaicCache {
     settings: CacheSettings,
-    open: backend::OpenOptions,
+    backends: backend::Backends,
     mosaics: Cache<String, Arc<dyn MosaicRead>>,
     lookups: Cache<String, Arc<Vec<String>>>,
 }
@@ -136,22 +137,16 @@ impl MosaicCache {
             .build();
         MosaicCache {
             settings,
-            open: backend::OpenOptions::default(),
+            backends: backend::Backends::default(),
             mosaics,
             lookups,
         }
     }
 
-    /// This cache opening mosaics with `open` (budgets, proxy).
-    pub fn with_open_options(mut self, open: backend::OpenOptions) -> MosaicCache {
-        self.open = open;
+    /// This cache opening mosaics through `backends` (their clients, budgets and proxy).
+    pub fn with_backends(mut self, backends: backend::Backends) -> MosaicCache {
+        self.backends = backends;
         self
-    }
-
-    /// The process-wide cache, configured from the environment on first use.
-    pub fn global() -> &'static MosaicCache {
-        static CACHE: OnceLock<MosaicCache> = OnceLock::new();
-        CACHE.get_or_init(|| MosaicCache::new(CacheSettings::from_env()))
     }
 
     /// The settings in force.
@@ -162,10 +157,10 @@ impl MosaicCache {
     /// Opens `uri`, reusing a cached copy younger than the TTL. Errors are not cached.
     pub async fn open(&self, uri: &str) -> Result<Arc<dyn MosaicRead>> {
         if self.settings.disabled {
-            return backend::open_with(uri, &self.open).await;
+            return self.backends.open(uri).await;
         }
         self.mosaics
-            .try_get_with(uri.to_string(), backend::open_with(uri, &self.open))
+            .try_get_with(uri.to_string(), self.backends.open(uri))
             .await
             .map_err(Error::from)
     }

@@ -823,7 +823,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 coord_crs: crs,
                 indexes,
                 nodata,
-                concurrency: crate::render::default_concurrency(),
+                concurrency: crate::settings::Settings::from_env().concurrency(),
             };
             let values = crate::render::point::point_values(
                 mosaic.as_ref(),

@@ -38,6 +38,7 @@ pub mod mosaicjson;
 pub mod pyjson;
 #[cfg(feature = "render")]
 pub mod render;
+pub mod settings;
 #[cfg(feature = "stac")]
 pub mod stac;
 pub mod tms;

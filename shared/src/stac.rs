@@ -57,11 +57,26 @@ enum Request {
     Post(String, Value),
 }
 
+/// The HTTP client of STAC searches, with their timeouts: build it once per process (see
+/// [`crate::backend::Backends::stac_client`]) and pass it to every search.
+pub fn client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(120))
+        .build()
+        .map_err(|e| Error::Internal(format!("HTTP client: {e}")))
+}
+
 /// Items matching `query` at the search endpoint `url`, in the API's order, every page.
 ///
 /// Errors: 401/403 → [`Error::Auth`], 404 → [`Error::NotFound`], other failures (status,
 /// network, a body that is not an ItemCollection) → [`Error::Storage`] naming the URL.
-pub async fn search(url: &str, query: &Value, opts: &SearchOptions) -> Result<Vec<Value>> {
+pub async fn search(
+    client: &reqwest::Client,
+    url: &str,
+    query: &Value,
+    opts: &SearchOptions,
+) -> Result<Vec<Value>> {
     let Value::Object(body) = query else {
         return Err(Error::InvalidInput(format!(
             "a STAC search query is a JSON object, not {query}"
@@ -70,11 +85,6 @@ pub async fn search(url: &str, query: &Value, opts: &SearchOptions) -> Result<Ve
     let mut body = body.clone();
     body.entry("limit")
         .or_insert_with(|| Value::from(opts.limit.unwrap_or(DEFAULT_LIMIT)));
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
-        .build()
-        .map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
     let mut request = Request::Post(url.to_string(), Value::Object(body.clone()));
     let mut seen = HashSet::new();
     let mut pages_seen: HashSet<[u8; 28]> = HashSet::new();
@@ -86,7 +96,7 @@ pub async fn search(url: &str, query: &Value, opts: &SearchOptions) -> Result<Ve
             tracing::warn!("{url}: the search repeats a page; stopping");
             break;
         }
-        let page = fetch_page(&client, &request).await?;
+        let page = fetch_page(client, &request).await?;
         let features = match page.get("features") {
             Some(Value::Array(f)) => f,
             _ => {
@@ -298,6 +308,7 @@ pub struct SearchMosaic {
 /// every page fetched, items placed by their geometry, created with `create` off the async
 /// runtime.
 pub async fn mosaic_from_search(
+    client: &reqwest::Client,
     url: &str,
     query: &Value,
     search_opts: &SearchOptions,
@@ -305,7 +316,7 @@ pub async fn mosaic_from_search(
     create: &crate::create::CreateOptions,
 ) -> Result<SearchMosaic> {
     let url = url.strip_prefix("stac+").unwrap_or(url);
-    let items = search(url, query, search_opts).await?;
+    let items = search(client, url, query, search_opts).await?;
     let (footprints, unplaced) = footprints_from_items(&items, accessor)?;
     if footprints.is_empty() {
         return Err(Error::InvalidInput(format!(

@@ -15,7 +15,7 @@
 //! `maximum_items_per_tile`, `asset_prefix`, `name`, `description`, `attribution` (as
 //! `mosaic create-from-stac`), `limit` (items per page), `max_items`, `overwrite`.
 
-use mosaic::backend::{self, WriteMode};
+use mosaic::backend::{Backends, WriteMode};
 use mosaic::create::CreateOptions;
 use mosaic::stac::{ItemAccessor, SearchOptions, mosaic_from_search};
 use mosaic::{Error, Result};
@@ -109,9 +109,9 @@ impl MosaicRequest {
 /// Searches, creates and writes. Answers what was stored:
 /// `{"output", "items" (found), "assets" (distinct, in the mosaic), "unplaced" (ids of items
 /// without a geometry), "quadkeys", "bounds", "minzoom", "maxzoom", "quadkey_zoom"}`.
-pub async fn create_mosaic(request: &MosaicRequest) -> Result<Value> {
+pub async fn create_mosaic(backends: &Backends, request: &MosaicRequest) -> Result<Value> {
     // Refuse a bad output before paging through a large search.
-    let writer = backend::open_writer(&request.output)?;
+    let writer = backends.open_writer(&request.output)?;
     let opts = request.create_options()?;
     let search = SearchOptions {
         limit: request.limit,
@@ -121,7 +121,15 @@ pub async fn create_mosaic(request: &MosaicRequest) -> Result<Value> {
         Some(key) => ItemAccessor::Asset(key.clone()),
         None => ItemAccessor::ItemUrl,
     };
-    let made = mosaic_from_search(&request.url, &request.query, &search, &accessor, &opts).await?;
+    let made = mosaic_from_search(
+        backends.stac_client(),
+        &request.url,
+        &request.query,
+        &search,
+        &accessor,
+        &opts,
+    )
+    .await?;
     let mode = if request.overwrite {
         WriteMode::Overwrite
     } else {
@@ -145,10 +153,10 @@ pub async fn create_mosaic(request: &MosaicRequest) -> Result<Value> {
     }))
 }
 
-/// Handles one invocation payload.
-pub async fn handle(event: Value) -> Result<Value> {
+/// Handles one invocation payload with the process's backends.
+pub async fn handle(backends: &Backends, event: Value) -> Result<Value> {
     let request = MosaicRequest::from_value(event)?;
-    let answer = create_mosaic(&request).await?;
+    let answer = create_mosaic(backends, &request).await?;
     tracing::info!("{answer}");
     Ok(answer)
 }

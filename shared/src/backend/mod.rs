@@ -16,6 +16,7 @@
 //! | `sqlite:///{path}:{mosaic}` | [`sqlite::SqliteBackend`] | [`sqlite::SqliteWriter`]: one transaction per write or edit |
 //! | `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
 
+mod dispatch;
 mod document;
 #[cfg(feature = "dynamodb")]
 pub mod dynamodb;
@@ -25,6 +26,8 @@ pub mod memory;
 pub mod sqlite;
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure", feature = "http"))]
 pub mod store;
+#[cfg(any(feature = "s3", feature = "gcs", feature = "azure", feature = "http"))]
+pub mod stores;
 mod uri;
 
 use std::sync::Arc;
@@ -38,6 +41,9 @@ use crate::mosaicjson::MosaicJson;
 use crate::tms::Tile;
 use crate::{Error, Result};
 
+pub use dispatch::{
+    Backends, OpenOptions, list_mosaics, open, open_index, open_with, open_writer, required_feature,
+};
 pub use document::DocumentBackend;
 pub use uri::{Location, MosaicUri, parse_location};
 
@@ -332,200 +338,6 @@ async fn run_edits(edits: Vec<Edit<'_>>) -> Result<usize> {
         .await
 }
 
-/// The cargo feature a scheme's backend is built with; `None` for the core's own backends
-/// (a path, `file://`, `:memory:`).
-pub fn required_feature(uri: &MosaicUri) -> Option<&'static str> {
-    match uri {
-        MosaicUri::S3 { .. } => Some("s3"),
-        MosaicUri::Gcs { .. } => Some("gcs"),
-        MosaicUri::Azure { .. } => Some("azure"),
-        MosaicUri::Http(_) => Some("http"),
-        MosaicUri::DynamoDb { .. } => Some("dynamodb"),
-        MosaicUri::Sqlite { .. } => Some("sqlite"),
-        MosaicUri::Stac(_) => Some("stac"),
-        MosaicUri::File(_) | MosaicUri::Memory => None,
-    }
-}
-
-/// Whether this build has `feature` on.
-fn built_with(feature: &str) -> bool {
-    match feature {
-        "s3" => cfg!(feature = "s3"),
-        "gcs" => cfg!(feature = "gcs"),
-        "azure" => cfg!(feature = "azure"),
-        "http" => cfg!(feature = "http"),
-        "dynamodb" => cfg!(feature = "dynamodb"),
-        "sqlite" => cfg!(feature = "sqlite"),
-        "stac" => cfg!(feature = "stac"),
-        _ => false,
-    }
-}
-
-/// [`Error::Unsupported`] for a scheme this build cannot serve, naming the cargo feature
-/// that would (none when the feature is on and the backend is simply not written yet).
-pub(crate) fn unsupported(uri: &MosaicUri) -> Error {
-    let missing = required_feature(uri).filter(|f| !built_with(f));
-    Error::backend_unsupported(uri.scheme(), missing)
-}
-
-/// How a mosaic is opened for reading: budgets and the HTTP proxy of network reads.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OpenOptions {
-    /// Largest document accepted once decompressed ([`Error::LimitExceeded`] above it).
-    pub max_document_bytes: u64,
-    /// Proxy every HTTP(S) request of the object-store readers goes through (the tiler's
-    /// egress gate); `None`: direct.
-    pub http_proxy: Option<String>,
-}
-
-impl Default for OpenOptions {
-    fn default() -> Self {
-        OpenOptions {
-            max_document_bytes: u64::MAX,
-            http_proxy: None,
-        }
-    }
-}
-
-/// Opens a mosaic for reading. `:memory:` has nothing to read: use
-/// [`memory::MemoryBackend::new`] with a document.
-pub async fn open(uri: &str) -> Result<Arc<dyn MosaicRead>> {
-    open_with(uri, &OpenOptions::default()).await
-}
-
-/// [`open`] with budgets and a proxy.
-pub async fn open_with(uri: &str, opts: &OpenOptions) -> Result<Arc<dyn MosaicRead>> {
-    match MosaicUri::parse(uri)? {
-        MosaicUri::File(path) => Ok(Arc::new(
-            file::open_limited(uri, path, opts.max_document_bytes).await?,
-        )),
-        #[cfg(any(feature = "s3", feature = "gcs", feature = "azure", feature = "http"))]
-        p @ (MosaicUri::S3 { .. }
-        | MosaicUri::Gcs { .. }
-        | MosaicUri::Azure { .. }
-        | MosaicUri::Http(_)) => Ok(Arc::new(store::open(uri, &p, opts).await?)),
-        #[cfg(feature = "dynamodb")]
-        MosaicUri::DynamoDb {
-            region,
-            table,
-            mosaic,
-        } => Ok(Arc::new(
-            dynamodb::DynamoDbMosaic::new(uri, region.as_deref(), &table, &mosaic)
-                .open()
-                .await?,
-        )),
-        #[cfg(feature = "sqlite")]
-        MosaicUri::Sqlite { path, mosaic } => Ok(Arc::new(
-            sqlite::SqliteBackend::open(uri, &path, &mosaic).await?,
-        )),
-        MosaicUri::Memory => Err(Error::InvalidInput(
-            "a :memory: mosaic has no stored document to read; give the document".into(),
-        )),
-        other => Err(unsupported(&other)),
-    }
-}
-
-/// Opens a mosaic location for writing (nothing is read). Read-only schemes answer
-/// [`Error::ReadOnly`].
-pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
-    let parsed = MosaicUri::parse(uri)?;
-    if parsed.is_read_only() {
-        return Err(Error::ReadOnly {
-            scheme: parsed.scheme().to_string(),
-        });
-    }
-    match parsed {
-        MosaicUri::File(path) => Ok(Box::new(file::FileWriter::new(uri, path))),
-        #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
-        p @ (MosaicUri::S3 { .. } | MosaicUri::Gcs { .. } | MosaicUri::Azure { .. }) => {
-            Ok(Box::new(store::StoreWriter::new(uri, &p)?))
-        }
-        MosaicUri::Memory => Ok(Box::new(memory::MemoryBackend::empty())),
-        other => match Database::open(uri, other) {
-            #[cfg(feature = "dynamodb")]
-            Ok(Database::DynamoDb(m)) => Ok(Box::new(m)),
-            #[cfg(feature = "sqlite")]
-            Ok(Database::Sqlite(m)) => Ok(Box::new(m)),
-            Err(other) => Err(unsupported(&other)),
-        },
-    }
-}
-
-/// The writable databases: whole-document writes ([`MosaicWrite`]) and per-quadkey edits
-/// ([`TileIndex`]) over the same connection type.
-enum Database {
-    #[cfg(feature = "dynamodb")]
-    DynamoDb(dynamodb::DynamoDbMosaic),
-    #[cfg(feature = "sqlite")]
-    Sqlite(sqlite::SqliteWriter),
-}
-
-impl Database {
-    /// The database a URI names; any other URI is handed back.
-    #[cfg_attr(
-        not(any(feature = "dynamodb", feature = "sqlite")),
-        allow(unused_variables)
-    )]
-    fn open(uri: &str, parsed: MosaicUri) -> std::result::Result<Database, MosaicUri> {
-        match parsed {
-            #[cfg(feature = "dynamodb")]
-            MosaicUri::DynamoDb {
-                region,
-                table,
-                mosaic,
-            } => Ok(Database::DynamoDb(dynamodb::DynamoDbMosaic::new(
-                uri,
-                region.as_deref(),
-                &table,
-                &mosaic,
-            ))),
-            #[cfg(feature = "sqlite")]
-            MosaicUri::Sqlite { path, mosaic } => Ok(Database::Sqlite(sqlite::SqliteWriter::new(
-                uri, &path, &mosaic,
-            ))),
-            other => Err(other),
-        }
-    }
-}
-
-/// Opens a mosaic's per-quadkey index for edits ([`TileIndex`]): DynamoDB and SQLite.
-/// Document backends (a file or object holding the whole JSON) have no per-quadkey items
-/// to edit atomically and answer [`Error::InvalidInput`] (edit them with
-/// [`MosaicWrite::update`]). Nothing is read.
-pub fn open_index(uri: &str) -> Result<Box<dyn TileIndex>> {
-    match Database::open(uri, MosaicUri::parse(uri)?) {
-        #[cfg(feature = "dynamodb")]
-        Ok(Database::DynamoDb(m)) => Ok(Box::new(m)),
-        #[cfg(feature = "sqlite")]
-        Ok(Database::Sqlite(m)) => Ok(Box::new(m)),
-        Err(other @ (MosaicUri::DynamoDb { .. } | MosaicUri::Sqlite { .. })) => {
-            Err(unsupported(&other))
-        }
-        Err(other) => Err(Error::InvalidInput(format!(
-            "`{uri}`: per-quadkey edits need a dynamodb:// or sqlite:/// mosaic; a {} mosaic is one document",
-            other.scheme()
-        ))),
-    }
-}
-
-/// The mosaics stored in a DynamoDB table (`dynamodb://[{region}]/{table}`) or an SQLite
-/// file (`sqlite:///{path}`), sorted.
-pub async fn list_mosaics(location: &str) -> Result<Vec<String>> {
-    match parse_location(location)? {
-        #[cfg(feature = "dynamodb")]
-        Location::DynamoDbTable { region, table } => {
-            dynamodb::list_mosaics(region.as_deref(), &table).await
-        }
-        #[cfg(feature = "sqlite")]
-        Location::SqliteFile(path) => sqlite::list_mosaics(&path).await,
-        #[allow(unreachable_patterns)]
-        other => Err(Error::backend_unsupported(
-            other.scheme(),
-            Some(other.feature()),
-        )),
-    }
-}
-
 /// Display name of a scheme's backend, as cogeo-mosaic's `_backend_name`.
 pub fn backend_name(uri: &MosaicUri) -> &'static str {
     match uri {
@@ -538,46 +350,5 @@ pub fn backend_name(uri: &MosaicUri) -> &'static str {
         MosaicUri::Sqlite { .. } => "SQLite",
         MosaicUri::Http(_) => "HTTP",
         MosaicUri::Stac(_) => "STAC",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn dispatcher_types_its_refusals() {
-        match open("stac+https://h/search").await {
-            Err(e @ Error::Unsupported { .. }) => assert_eq!(
-                e.to_string(),
-                if cfg!(feature = "stac") {
-                    "the `stac` backend is not available in this build yet"
-                } else {
-                    "the `stac` backend is not available in this build: build with the cargo feature `stac`"
-                }
-            ),
-            other => panic!("{other:?}"),
-        }
-        #[cfg(feature = "sqlite")]
-        assert!(matches!(
-            open("sqlite:////definitely/not/here.db:m").await,
-            Err(Error::NotFound { .. })
-        ));
-        assert!(matches!(
-            open_writer("https://h/m.json"),
-            Err(Error::ReadOnly { .. })
-        ));
-        assert!(matches!(
-            open_writer("stac+https://h/search"),
-            Err(Error::ReadOnly { .. })
-        ));
-        assert!(matches!(
-            open("gopher://h/m.json").await,
-            Err(Error::UnknownScheme { .. })
-        ));
-        assert!(matches!(
-            open("/definitely/not/here.json").await,
-            Err(Error::NotFound { .. })
-        ));
     }
 }

@@ -1,8 +1,7 @@
 //! Object stores — S3, GCS, Azure Blob (read-write) and HTTP(S) (read-only) — behind one
 //! implementation over `Arc<dyn ObjectStore>` (the `object_store` crate). Only building
-//! the store differs per cloud; credentials and endpoints come from each cloud's standard
-//! environment (`AWS_*`, `AZURE_STORAGE_*`/`AZURITE_BLOB_STORAGE_URL`,
-//! `GOOGLE_SERVICE_ACCOUNT_KEY`).
+//! the store differs per cloud ([`Stores`]: built once per bucket from the settings, or
+//! injected).
 //!
 //! Writes are conditional where the store allows: `WriteMode::Create` is a put with
 //! If-None-Match (`PutMode::Create`), `update` a read-modify-write with If-Match / generation
@@ -13,10 +12,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use object_store::path::Path as StorePath;
-use object_store::{
-    ClientOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
-};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 
+use super::stores::Stores;
 use super::{DocumentBackend, MosaicUri, MosaicWrite, OpenOptions, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
 use crate::error::run_blocking;
@@ -25,152 +23,6 @@ use crate::{Error, Result};
 
 /// How many times `update` re-reads and retries after losing a race.
 const UPDATE_ATTEMPTS: usize = 8;
-
-/// Few, short retries: a dead endpoint must fail a request in seconds, not minutes.
-fn retry() -> object_store::RetryConfig {
-    object_store::RetryConfig {
-        max_retries: 2,
-        retry_timeout: Duration::from_secs(15),
-        ..Default::default()
-    }
-}
-
-fn client_options(allow_http: bool, opts: &OpenOptions) -> ClientOptions {
-    let o = ClientOptions::new()
-        .with_allow_http(allow_http)
-        .with_timeout(Duration::from_secs(30))
-        .with_connect_timeout(Duration::from_secs(5));
-    match &opts.http_proxy {
-        Some(proxy) => o.with_proxy_url(proxy),
-        None => o,
-    }
-}
-
-/// Parses `AZURE_STORAGE_CONNECTION_STRING` (`Key=Value;...`).
-#[cfg(feature = "azure")]
-fn connection_string() -> Option<std::collections::HashMap<String, String>> {
-    let text = std::env::var("AZURE_STORAGE_CONNECTION_STRING").ok()?;
-    Some(
-        text.split(';')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-            .collect(),
-    )
-}
-
-/// The store and the object's path for a parsed URI (S3, GCS, Azure Blob, HTTP).
-pub fn store_for(uri: &str, parsed: &MosaicUri) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
-    store_for_with(uri, parsed, &OpenOptions::default())
-}
-
-/// [`store_for`] with open options (the proxy HTTP(S) requests go through).
-pub fn store_for_with(
-    uri: &str,
-    parsed: &MosaicUri,
-    opts: &OpenOptions,
-) -> Result<(Arc<dyn ObjectStore>, StorePath)> {
-    let bad = |e: object_store::Error| Error::InvalidUri {
-        uri: uri.to_string(),
-        reason: e.to_string(),
-    };
-    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
-    let path = |key: &str| {
-        StorePath::parse(key).map_err(|e| Error::InvalidUri {
-            uri: uri.to_string(),
-            reason: e.to_string(),
-        })
-    };
-    match parsed {
-        #[cfg(feature = "s3")]
-        MosaicUri::S3 { bucket, key } => {
-            let endpoint = std::env::var("AWS_ENDPOINT_URL_S3")
-                .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
-                .ok();
-            let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(ep) = endpoint {
-                b = b
-                    .with_endpoint(&ep)
-                    .with_client_options(client_options(ep.starts_with("http://"), opts));
-            } else {
-                b = b.with_client_options(client_options(false, opts));
-            }
-            if std::env::var("AWS_REGION").is_err() && std::env::var("AWS_DEFAULT_REGION").is_err()
-            {
-                b = b.with_region("us-east-1");
-            }
-            Ok((
-                Arc::new(b.with_retry(retry()).build().map_err(bad)?),
-                path(key)?,
-            ))
-        }
-        #[cfg(feature = "gcs")]
-        MosaicUri::Gcs { bucket, key } => {
-            let http = std::env::var("GOOGLE_SERVICE_ACCOUNT_KEY")
-                .map(|k| k.contains("http://"))
-                .unwrap_or(false);
-            let b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_bucket_name(bucket)
-                .with_client_options(client_options(http, opts))
-                .with_retry(retry());
-            Ok((Arc::new(b.build().map_err(bad)?), path(key)?))
-        }
-        #[cfg(feature = "azure")]
-        MosaicUri::Azure {
-            account,
-            container,
-            key,
-            ..
-        } => {
-            let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_container_name(container);
-            let emulator = std::env::var("AZURE_STORAGE_USE_EMULATOR")
-                .ok()
-                .and_then(|v| crate::cache::parse_bool(&v))
-                .unwrap_or(false);
-            let mut http = emulator;
-            if !emulator {
-                b = b.with_account(account);
-                if let Some(cs) = connection_string() {
-                    if let Some(k) = cs.get("AccountKey") {
-                        b = b.with_access_key(k);
-                    }
-                    if let Some(ep) = cs.get("BlobEndpoint") {
-                        http = ep.starts_with("http://");
-                        b = b.with_endpoint(ep.trim_end_matches('/').to_string());
-                    }
-                }
-            }
-            b = b
-                .with_client_options(client_options(http, opts))
-                .with_retry(retry());
-            Ok((Arc::new(b.build().map_err(bad)?), path(key)?))
-        }
-        #[cfg(feature = "http")]
-        MosaicUri::Http(url) => {
-            let (scheme, rest) = url.split_once("://").unwrap_or(("https", url));
-            let (host, key) = rest.split_once('/').unwrap_or((rest, ""));
-            if key.is_empty() {
-                return Err(Error::InvalidUri {
-                    uri: uri.to_string(),
-                    reason: "missing path".into(),
-                });
-            }
-            let store = object_store::http::HttpBuilder::new()
-                .with_url(format!("{scheme}://{host}"))
-                .with_client_options(client_options(scheme == "http", opts))
-                .with_retry(retry())
-                .build()
-                .map_err(bad)?;
-            // Keep the path as given (percent-decoded by object_store on the way out).
-            let p = StorePath::from_url_path(key).map_err(|e| Error::InvalidUri {
-                uri: uri.to_string(),
-                reason: e.to_string(),
-            })?;
-            Ok((Arc::new(store), p))
-        }
-        other => Err(super::unsupported(other)),
-    }
-}
 
 /// Maps an object store error to the crate's categories, naming the URI. object_store
 /// types the statuses it knows (404, 409, 412, 304, 401, 403); what reaches us as
@@ -265,9 +117,14 @@ async fn fetch(
     Ok(Fetched { doc, size, version })
 }
 
-/// Reads and indexes the document at `uri` (S3, GCS, Azure Blob or HTTP).
-pub async fn open(uri: &str, parsed: &MosaicUri, opts: &OpenOptions) -> Result<DocumentBackend> {
-    let (store, path) = store_for_with(uri, parsed, opts)?;
+/// Reads and indexes the document at `uri` (S3, GCS, Azure Blob or HTTP) from `stores`.
+pub async fn open(
+    uri: &str,
+    parsed: &MosaicUri,
+    stores: &Stores,
+    opts: &OpenOptions,
+) -> Result<DocumentBackend> {
+    let (store, path) = stores.resolve(uri, parsed)?;
     let f = fetch(uri, store.as_ref(), &path, opts.max_document_bytes).await?;
     DocumentBackend::new(uri, super::backend_name(parsed), f.doc, f.size)
 }
@@ -281,9 +138,9 @@ pub struct StoreWriter {
 }
 
 impl StoreWriter {
-    /// A writer for `uri`.
-    pub fn new(uri: &str, parsed: &MosaicUri) -> Result<StoreWriter> {
-        let (store, path) = store_for(uri, parsed)?;
+    /// A writer for `uri`, in its store from `stores`.
+    pub fn new(uri: &str, parsed: &MosaicUri, stores: &Stores) -> Result<StoreWriter> {
+        let (store, path) = stores.resolve(uri, parsed)?;
         Ok(StoreWriter {
             uri: uri.to_string(),
             store,

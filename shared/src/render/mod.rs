@@ -24,14 +24,9 @@ use crate::index::LookupOptions;
 use crate::tms::{Tile, TileMatrixSet};
 use crate::{Error, Result};
 
-/// Default number of concurrent asset reads: `MOSAIC_CONCURRENCY`, else 10.
-pub fn default_concurrency() -> usize {
-    std::env::var("MOSAIC_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|n| *n > 0)
-        .unwrap_or(10)
-}
+/// Concurrent asset reads per tile unless set ([`crate::settings::Settings::concurrency`]
+/// reads `MOSAIC_CONCURRENCY` at the edges).
+pub const DEFAULT_CONCURRENCY: usize = 10;
 
 /// Options of a mosaic tile.
 #[derive(Debug, Clone)]
@@ -55,7 +50,7 @@ impl Default for TileOptions {
         TileOptions {
             read: ReadOptions::default(),
             pixel_selection: PixelSelection::First,
-            concurrency: default_concurrency(),
+            concurrency: DEFAULT_CONCURRENCY,
             max_assets: None,
             read_slots: None,
         }
