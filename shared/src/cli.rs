@@ -667,7 +667,15 @@ pub async fn run(cli: Cli) -> Result<()> {
                 Some(key) => stac::ItemAccessor::Asset(key.clone()),
                 None => stac::ItemAccessor::ItemUrl,
             };
-            let made = stac::mosaic_from_search(&a.url, &query, &search, &accessor, &opts).await?;
+            let made = stac::mosaic_from_search(
+                &stac::client()?,
+                &a.url,
+                &query,
+                &search,
+                &accessor,
+                &opts,
+            )
+            .await?;
             if !made.unplaced.is_empty() && !a.common.quiet {
                 warn(&format!(
                     "{} items without a geometry left out: {}",
