@@ -5,7 +5,7 @@
 //! Needs the local services of `infra/services.sh` (their endpoints in the standard
 //! variables it exports); without them these tests fail, they never skip.
 
-use mosaic::backend::{self, MosaicUri, WriteMode, store::store_for};
+use mosaic::backend::{self, MosaicUri, WriteMode, stores::Stores};
 use mosaic::create::{CreateOptions, Footprint, UpdateOptions};
 use mosaic::{Error, MosaicJson};
 use mosaic_integration_tests::{
@@ -36,7 +36,7 @@ fn doc(asset: &str) -> MosaicJson {
 
 async fn put_raw(uri: &str, bytes: Vec<u8>) {
     let parsed = MosaicUri::parse(uri).unwrap();
-    let (store, path) = store_for(uri, &parsed).unwrap();
+    let (store, path) = Stores::new(mosaic::settings::Settings::from_env()).resolve(uri, &parsed).unwrap();
     store.put(&path, bytes.into()).await.unwrap();
 }
 

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use ingest::{Config, Ingest};
-use mosaic::backend::{self, MosaicUri, Position, WriteMode, store::store_for};
+use mosaic::backend::{self, Backends, MosaicUri, Position, WriteMode, stores::Stores};
 use mosaic::create::CreateOptions;
 use mosaic::dataset::get_footprints;
 use mosaic::{Error, MosaicJson};
@@ -59,7 +59,7 @@ async fn upload_cogs() -> String {
     let prefix = format!("{}/rgb cogs", run_id());
     for cog in cogs() {
         let uri = asset(&prefix, cog);
-        let (store, path) = store_for(&uri, &MosaicUri::parse(&uri).unwrap()).unwrap();
+        let (store, path) = Stores::new(mosaic::settings::Settings::from_env()).resolve(&uri, &MosaicUri::parse(&uri).unwrap()).unwrap();
         store.put(&path, read_bytes(cog).into()).await.unwrap();
     }
     prefix
@@ -173,7 +173,7 @@ async fn s3_events_build_the_index_cogeo_mosaic_builds_in_one_go() {
     start_mosaic(&uri, &prefix).await;
     let mut config = Config::new(&uri);
     config.position = Position::Last; // the reference lists assets in input order
-    let ingest = Ingest::new(config).unwrap();
+    let ingest = Ingest::new(config, &Backends::from_env()).unwrap();
 
     for cog in &cogs()[1..] {
         let answer = ingest
@@ -238,7 +238,7 @@ async fn sqs_batches_retry_only_the_messages_that_failed() {
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("sqlite:///{}:rgb", dir.path().join("index.db").display());
     start_mosaic(&uri, &prefix).await;
-    let ingest = Ingest::new(Config::new(&uri)).unwrap();
+    let ingest = Ingest::new(Config::new(&uri), &Backends::from_env()).unwrap();
 
     let event = json!({"Records": [
         message("created", s3_notification("ObjectCreated:Put", &key(&prefix, &cogs()[1])).to_string()),
@@ -252,8 +252,9 @@ async fn sqs_batches_retry_only_the_messages_that_failed() {
     let answer = ingest.handle(event).await.unwrap();
     assert_eq!(
         answer,
-        json!({"batchItemFailures": [{"itemIdentifier": "missing-object"},
-                                     {"itemIdentifier": "garbage"}]})
+        // The missing COG may appear (retryable: back to the queue); the unreadable body
+        // cannot be read better later (permanent: logged and dropped).
+        json!({"batchItemFailures": [{"itemIdentifier": "missing-object"}]})
     );
     // Added first (the default, as cogeo-mosaic's update): compare each quadkey's set.
     assert_eq!(
@@ -268,7 +269,7 @@ async fn bad_configuration_and_missing_mosaics_are_typed_errors() {
     for uri in ["s3://mosaic-test/m.json", "mosaic.json", "dynamodb:///t"] {
         assert!(
             matches!(
-                Ingest::new(Config::new(uri)),
+                Ingest::new(Config::new(uri), &Backends::from_env()),
                 Err(Error::InvalidInput(_) | Error::InvalidUri { .. })
             ),
             "{uri}"
@@ -276,7 +277,7 @@ async fn bad_configuration_and_missing_mosaics_are_typed_errors() {
     }
     let dir = tempfile::tempdir().unwrap();
     let uri = format!("sqlite:///{}:absent", dir.path().join("none.db").display());
-    let ingest = Ingest::new(Config::new(&uri)).unwrap();
+    let ingest = Ingest::new(Config::new(&uri), &Backends::from_env()).unwrap();
     let err = ingest
         .handle(eventbridge("Object Created", "x/a.tif"))
         .await
@@ -404,6 +405,7 @@ async fn lambda_runtime_invocations() {
     let batch = json!({"Records": [
         message("ok", s3_notification("ObjectCreated:Put", &key(&prefix, &cogs()[1])).to_string()),
         message("bad", "garbage".into()),
+        message("gone", s3_notification("ObjectCreated:Put", &key(&prefix, "gone.tif")).to_string()),
     ]});
     let deleted = eventbridge("Object Deleted", &key(&prefix, &cogs()[0]));
     let answers = tokio::task::spawn_blocking(move || {
@@ -417,14 +419,14 @@ async fn lambda_runtime_invocations() {
     .unwrap();
     assert_eq!(
         answers[0],
-        json!({"batchItemFailures": [{"itemIdentifier": "bad"}]})
+        json!({"batchItemFailures": [{"itemIdentifier": "gone"}]})
     );
     assert!(
         answers[1]["outcomes"][0]["quadkeys"].as_u64().unwrap() > 0,
         "{}",
         answers[1]
     );
-    assert_eq!(answers[2]["errorType"], "mosaic::Error", "{}", answers[2]);
+    assert_eq!(answers[2]["errorType"], "Permanent.InvalidInput", "{}", answers[2]);
     assert!(
         answers[2]["errorMessage"]
             .as_str()
@@ -455,7 +457,7 @@ async fn concurrent_invocations_converge() {
                 uri.clone(),
                 s3_notification("ObjectCreated:Put", &key(&prefix, cog)),
             );
-            tokio::spawn(async move { Ingest::new(Config::new(&uri)).unwrap().handle(event).await })
+            tokio::spawn(async move { Ingest::new(Config::new(&uri), &Backends::from_env()).unwrap().handle(event).await })
         })
         .collect();
     for t in tasks {

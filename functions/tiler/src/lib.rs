@@ -17,8 +17,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
-use mosaic::cache::MosaicCache;
+use mosaic::backend::{Backends, OpenOptions};
+use mosaic::cache::{CacheSettings, MosaicCache};
 use mosaic::limits::Limits;
+use mosaic::settings::Settings;
 
 pub use mosaic::gate::{AllowList, Gate};
 
@@ -54,6 +56,8 @@ pub struct Config {
     /// How long a request beyond `max_inflight` waits for a slot before it is answered 503
     /// with `Retry-After: 1` (`MOSAIC_QUEUE_TIMEOUT_MS`, default 1000).
     pub queue_timeout: std::time::Duration,
+    /// What the library reads of the environment (stores, cache, concurrency), read once.
+    pub settings: Settings,
 }
 
 impl Config {
@@ -61,6 +65,7 @@ impl Config {
     /// `MOSAIC_ALLOWED_URLS` is unset.
     pub fn from_env(default_allowed: &[String]) -> Config {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let settings = Settings::from_env();
         Config {
             gate: Gate {
                 allow: var("MOSAIC_ALLOWED_URLS")
@@ -83,7 +88,7 @@ impl Config {
                 .filter(|n| *n > 0)
                 .unwrap_or(20),
             url_template: var("MOSAIC_URL_TEMPLATE"),
-            concurrency: mosaic::render::default_concurrency(),
+            concurrency: settings.concurrency(),
             attribution: var("TITILER_DEFAULT_ATTRIBUTION"),
             max_inflight: var("MOSAIC_MAX_INFLIGHT")
                 .and_then(|v| v.trim().parse().ok())
@@ -93,11 +98,14 @@ impl Config {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(shed::DEFAULT_QUEUE_TIMEOUT_MS),
             ),
+            settings,
         }
     }
 
-    /// Settings for tests and embedding: everything in `allowed`, defaults elsewhere.
+    /// Settings for tests and embedding: everything in `allowed`, defaults elsewhere; the
+    /// stores and the cache configured from the environment.
     pub fn new(allowed: AllowList) -> Config {
+        let settings = Settings::from_env();
         Config {
             gate: Gate::new(allowed),
             limits: Limits::default(),
@@ -107,10 +115,11 @@ impl Config {
             strict_zoom: false,
             max_assets_per_tile: 20,
             url_template: None,
-            concurrency: mosaic::render::default_concurrency(),
+            concurrency: settings.concurrency(),
             attribution: None,
             max_inflight: shed::default_max_inflight(),
             queue_timeout: std::time::Duration::from_millis(shed::DEFAULT_QUEUE_TIMEOUT_MS),
+            settings,
         }
     }
 }
@@ -127,18 +136,20 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// State with a mosaic cache configured from `COGEO_MOSAIC_CACHE_*`.
+    /// State with the backends and the mosaic cache (`COGEO_MOSAIC_CACHE_*`) of
+    /// `config.settings`, built once here.
     pub fn new(config: Config) -> AppState {
-        let open = mosaic::backend::OpenOptions {
+        let open = OpenOptions {
             max_document_bytes: config.limits.max_document_bytes,
             http_proxy: config.http_proxy.clone(),
         };
+        let backends = Backends::new(&config.settings).with_options(open);
         let slots = usize::try_from(config.limits.max_concurrent_reads)
             .unwrap_or(usize::MAX)
             .clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         AppState {
-            cache: MosaicCache::new(mosaic::cache::CacheSettings::from_env())
-                .with_open_options(open),
+            cache: MosaicCache::new(CacheSettings::from_settings(&config.settings))
+                .with_backends(backends),
             read_slots: Arc::new(tokio::sync::Semaphore::new(slots)),
             config: Arc::new(config),
         }
