@@ -36,7 +36,9 @@ fn doc(asset: &str) -> MosaicJson {
 
 async fn put_raw(uri: &str, bytes: Vec<u8>) {
     let parsed = MosaicUri::parse(uri).unwrap();
-    let (store, path) = Stores::new(mosaic::settings::Settings::from_env()).resolve(uri, &parsed).unwrap();
+    let (store, path) = Stores::new(mosaic::settings::Settings::from_env())
+        .resolve(uri, &parsed)
+        .unwrap();
     store.put(&path, bytes.into()).await.unwrap();
 }
 

@@ -59,7 +59,9 @@ async fn upload_cogs() -> String {
     let prefix = format!("{}/rgb cogs", run_id());
     for cog in cogs() {
         let uri = asset(&prefix, cog);
-        let (store, path) = Stores::new(mosaic::settings::Settings::from_env()).resolve(&uri, &MosaicUri::parse(&uri).unwrap()).unwrap();
+        let (store, path) = Stores::new(mosaic::settings::Settings::from_env())
+            .resolve(&uri, &MosaicUri::parse(&uri).unwrap())
+            .unwrap();
         store.put(&path, read_bytes(cog).into()).await.unwrap();
     }
     prefix
@@ -426,7 +428,11 @@ async fn lambda_runtime_invocations() {
         "{}",
         answers[1]
     );
-    assert_eq!(answers[2]["errorType"], "Permanent.InvalidInput", "{}", answers[2]);
+    assert_eq!(
+        answers[2]["errorType"], "Permanent.InvalidInput",
+        "{}",
+        answers[2]
+    );
     assert!(
         answers[2]["errorMessage"]
             .as_str()
@@ -457,7 +463,12 @@ async fn concurrent_invocations_converge() {
                 uri.clone(),
                 s3_notification("ObjectCreated:Put", &key(&prefix, cog)),
             );
-            tokio::spawn(async move { Ingest::new(Config::new(&uri), &Backends::from_env()).unwrap().handle(event).await })
+            tokio::spawn(async move {
+                Ingest::new(Config::new(&uri), &Backends::from_env())
+                    .unwrap()
+                    .handle(event)
+                    .await
+            })
         })
         .collect();
     for t in tasks {

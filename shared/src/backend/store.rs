@@ -271,3 +271,102 @@ impl StoreWriter {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+
+    use super::*;
+    use crate::backend::Backends;
+    use crate::settings::Settings;
+
+    const DOC: &[u8] = br#"{"mosaicjson":"0.0.3","minzoom":1,"maxzoom":2,"tiles":{"0":["a.tif"]}}"#;
+
+    /// Serves `status` to every request on loopback; returns the base URL.
+    async fn answering(status: u16) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = conn.read(&mut buf).await;
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    );
+                    let _ = conn.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn server_failures_are_retryable_and_missing_documents_permanent() {
+        let backends = Backends::new(&Settings::default());
+        let unavailable = format!("{}/m.json", answering(503).await);
+        let e = backends.open(&unavailable).await.unwrap_err();
+        assert!(matches!(e, Error::Storage { .. }), "{e:?}");
+        assert!(e.retryable(), "{e:?}");
+        assert_eq!(e.lambda_error_type(), "Retryable.Storage");
+        // The store's answer is kept as the error's source.
+        assert!(std::error::Error::source(&e).is_some());
+
+        let missing = format!("{}/m.json", answering(404).await);
+        let e = backends.open(&missing).await.unwrap_err();
+        assert!(matches!(e, Error::NotFound { .. }), "{e:?}");
+        assert!(!e.retryable());
+        assert_eq!(e.lambda_error_type(), "Permanent.NotFound");
+    }
+
+    #[tokio::test]
+    async fn a_lost_conditional_write_is_retryable_and_refused_credentials_permanent() {
+        let store = InMemory::new();
+        let path = StorePath::from("m.json");
+        store.put(&path, DOC.to_vec().into()).await.unwrap();
+        let stale = PutOptions {
+            mode: PutMode::Update(UpdateVersion {
+                e_tag: Some("not-the-current-etag".into()),
+                version: None,
+            }),
+            ..Default::default()
+        };
+        let lost = store
+            .put_opts(&path, DOC.to_vec().into(), stale)
+            .await
+            .unwrap_err();
+        let e = store_error("s3://b/m.json", lost);
+        assert!(e.retryable(), "{e:?}");
+
+        let refused = object_store::Error::PermissionDenied {
+            path: "m.json".into(),
+            source: "403 Forbidden".into(),
+        };
+        let e = store_error("s3://b/m.json", refused);
+        assert!(matches!(e, Error::Auth { .. }) && !e.retryable(), "{e:?}");
+        assert_eq!(e.lambda_error_type(), "Permanent.Auth");
+    }
+
+    #[tokio::test]
+    async fn an_injected_store_serves_reads_and_writes() {
+        let memory = Arc::new(InMemory::new());
+        let stores = Stores::default().with_store("s3://bucket", memory.clone());
+        let backends = Backends::new(&Settings::default()).with_stores(stores);
+        let doc = MosaicJson::from_slice_limited(DOC, u64::MAX).unwrap();
+        backends
+            .open_writer("s3://bucket/m.json")
+            .unwrap()
+            .write(&doc, WriteMode::Create)
+            .await
+            .unwrap();
+        // Written to the injected store, read back through it: no network, no credentials.
+        assert!(memory.head(&StorePath::from("m.json")).await.is_ok());
+        let read = backends.open("s3://bucket/m.json").await.unwrap();
+        assert_eq!(read.document().tiles["0"], ["a.tif"]);
+        assert!(matches!(
+            backends.open("s3://bucket/other.json").await,
+            Err(Error::NotFound { .. })
+        ));
+    }
+}
