@@ -1,7 +1,7 @@
 //! The `mosaic` CLI (commands and options named as cogeo-mosaic's), as a library so it can
 //! be tested in-process. `src/bin/mosaic.rs` only parses arguments and maps errors to exit codes.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
@@ -14,8 +14,10 @@ use crate::crs::Crs;
 use crate::dataset::{DatasetInfo, get_footprints, mosaic_zooms};
 use crate::error::run_blocking;
 use crate::index::{Lookup, LookupOptions};
+use crate::input::{open_file, read_bytes};
 use crate::mosaicjson::MosaicJson;
 use crate::pyjson::{dumps, py_float};
+use crate::render::parse_nodata;
 use crate::stac;
 use crate::tms::{Tile, TileMatrixSet};
 use crate::{Error, Result};
@@ -206,18 +208,6 @@ struct PointArgs {
     nodata: Option<String>,
 }
 
-/// Parses a nodata value (`nan`, `inf`, `-inf` or a number).
-pub fn parse_nodata(text: &str) -> Result<f64> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "nan" => Ok(f64::NAN),
-        "inf" => Ok(f64::INFINITY),
-        "-inf" => Ok(f64::NEG_INFINITY),
-        t => t
-            .parse()
-            .map_err(|_| Error::InvalidInput(format!("nodata `{text}` is not a number"))),
-    }
-}
-
 #[derive(Debug, Args)]
 struct CreateArgs {
     /// URL list file (`-` for stdin).
@@ -402,59 +392,8 @@ fn default_threads() -> usize {
         .unwrap_or(10)
 }
 
-/// Logs to stderr at `RUST_LOG`'s levels, else at `default` (`error`, `warn`, `info`…): one
-/// setup for the CLI and every function binary.
-pub fn init_logging(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .with_target(false)
-        .init();
-}
-
-/// A JSON document from a file or, for `-`, stdin (the functions' local mode reads their
-/// event this way).
-pub fn read_json_input(path: &str) -> Result<Value> {
-    serde_json::from_slice(&read_input(path)?)
-        .map_err(|e| Error::InvalidInput(format!("{path} is not JSON: {e}")))
-}
-
-fn read_input(path: &str) -> Result<Vec<u8>> {
-    if path == "-" {
-        let mut buf = Vec::new();
-        std::io::stdin()
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io("<stdin>", e))?;
-        Ok(buf)
-    } else {
-        let mut buf = Vec::new();
-        open_input(path)?
-            .read_to_end(&mut buf)
-            .map_err(|e| Error::io(path, e))?;
-        Ok(buf)
-    }
-}
-
-/// Opens an input file named on the command line: missing → not found (66), a directory
-/// → a usage error (64).
-fn open_input(path: &str) -> Result<std::fs::File> {
-    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-        return Err(Error::InvalidInput(format!(
-            "{path} is a directory, not a file"
-        )));
-    }
-    std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            uri: path.to_string(),
-        },
-        _ => Error::io(path, e),
-    })
-}
-
 fn read_url_list(path: &str) -> Result<Vec<String>> {
-    let text = String::from_utf8(read_input(path)?)
+    let text = String::from_utf8(read_bytes(path)?)
         .map_err(|_| Error::InvalidData(format!("{path}: the URL list is not UTF-8 text")))?;
     let urls: Vec<String> = text
         .lines()
@@ -639,7 +578,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                     fps.extend(if f == "-" {
                         read_footprints_from(std::io::stdin().lock(), &property)?
                     } else {
-                        read_footprints_from(open_input(f)?, &property)?
+                        read_footprints_from(open_file(f)?, &property)?
                     });
                 }
                 MosaicJson::from_footprints_owned(fps, &opts)
@@ -649,9 +588,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
         Command::CreateFromStac(a) => {
             let text = match a.query.as_str() {
-                "-" => read_input("-")?,
+                "-" => read_bytes("-")?,
                 q => match q.strip_prefix('@') {
-                    Some(path) => read_input(path)?,
+                    Some(path) => read_bytes(path)?,
                     None => q.as_bytes().to_vec(),
                 },
             };
@@ -699,7 +638,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             writer.update(&fps, &opts).await.map(|_| ())
         }
         Command::Upload(a) => {
-            let doc = MosaicJson::from_slice(&read_input(&a.file)?)?;
+            let doc = MosaicJson::from_slice(&read_bytes(&a.file)?)?;
             if let Some(t) = &a.tms {
                 TileMatrixSet::from_arg(t)?;
             }

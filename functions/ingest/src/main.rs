@@ -15,7 +15,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() {
-    mosaic::cli::init_logging("info");
+    mosaic::logging::init("info");
     let code = match run().await {
         Ok(()) => 0,
         Err(e) => {
@@ -42,7 +42,7 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         .await;
     }
     let path = std::env::args().nth(1).unwrap_or_else(|| "-".into());
-    let event = mosaic::cli::read_json_input(&path)?;
+    let event = mosaic::input::read_json(&path)?;
     println!("{}", ingest.handle(event).await?);
     Ok(())
 }

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 #[tokio::main]
 async fn main() {
-    mosaic::cli::init_logging("info");
+    mosaic::logging::init("info");
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
             stac_mosaic::handle(event.payload)
@@ -29,7 +29,7 @@ async fn main() {
         return;
     }
     let path = std::env::args().nth(1).unwrap_or_else(|| "-".into());
-    let answer = match mosaic::cli::read_json_input(&path) {
+    let answer = match mosaic::input::read_json(&path) {
         Ok(request) => stac_mosaic::handle(request).await,
         Err(e) => Err(e),
     };
