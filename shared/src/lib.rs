@@ -33,7 +33,10 @@ pub mod gate;
 pub mod gdal_log;
 pub mod geojson;
 pub mod index;
+pub mod input;
 pub mod limits;
+#[cfg(feature = "logging")]
+pub mod logging;
 pub mod mosaicjson;
 pub mod pyjson;
 #[cfg(feature = "render")]

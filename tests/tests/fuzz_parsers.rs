@@ -1162,7 +1162,7 @@ proptest! {
         api.hits.store(0, Ordering::SeqCst);
         let opts = SearchOptions { limit, max_items };
         let url = format!("{}/search", api.base);
-        let r = runtime().block_on(search(&url, &query, &opts));
+        let r = runtime().block_on(search(&mosaic::stac::client().unwrap(), &url, &query, &opts));
         let hits = api.hits.load(Ordering::SeqCst);
         // Past the last distinct page the API repeats itself: a search must notice.
         prop_assert!(
@@ -1357,7 +1357,12 @@ fn regression_stac_search_stops_at_a_repeated_page() {
     api.hits.store(0, Ordering::SeqCst);
     let url = format!("{}/search", api.base);
     let items = runtime()
-        .block_on(search(&url, &json!({}), &SearchOptions::default()))
+        .block_on(search(
+            &mosaic::stac::client().unwrap(),
+            &url,
+            &json!({}),
+            &SearchOptions::default(),
+        ))
         .unwrap();
     assert_eq!(items, vec![item]);
     assert_eq!(api.hits.load(Ordering::SeqCst), 2);

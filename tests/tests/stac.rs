@@ -3,7 +3,7 @@
 //! must give cogeo-mosaic's own documents for every creation call of the reference set.
 
 use mosaic::MosaicJson;
-use mosaic::backend;
+use mosaic::backend::{self, Backends};
 use mosaic::stac::{
     ItemAccessor, SearchOptions, footprints_from_items, mosaic_from_search, search,
 };
@@ -103,6 +103,11 @@ async fn load_collection(source: &str, prop: &str) -> Value {
            "limit": (n / 12).max(7)})
 }
 
+/// The HTTP client of the searches (one per test, as one per process in the functions).
+fn client() -> reqwest::Client {
+    mosaic::stac::client().unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn searches_give_cogeo_mosaics_documents() {
     require_services();
@@ -113,7 +118,7 @@ async fn searches_give_cogeo_mosaics_documents() {
     let accessor = ItemAccessor::Asset("data".into());
 
     // Every page, by next links.
-    let items = search(&url, &query, &SearchOptions::default())
+    let items = search(&client(), &url, &query, &SearchOptions::default())
         .await
         .unwrap();
     let expected_fps = read_footprints(&read_bytes(&source), &prop).unwrap();
@@ -140,6 +145,7 @@ async fn searches_give_cogeo_mosaics_documents() {
 
     // max_items stops early.
     let first8 = search(
+        &client(),
         &url,
         &query,
         &SearchOptions {
@@ -160,6 +166,7 @@ async fn search_and_create(
     opts: &mosaic::create::CreateOptions,
 ) -> MosaicJson {
     mosaic_from_search(
+        &client(),
         &format!("stac+{url}"),
         query,
         &SearchOptions::default(),
@@ -186,7 +193,9 @@ async fn function_and_cli_store_the_mosaic() {
     let mut request = json!({"url": format!("{}/search", api()), "query": query.clone(),
                              "minzoom": minzoom, "maxzoom": maxzoom, "asset": "data",
                              "quadkey_zoom": reference.quadkey_zoom, "output": output});
-    let answer = stac_mosaic::handle(request.clone()).await.unwrap();
+    let answer = stac_mosaic::handle(&Backends::from_env(), request.clone())
+        .await
+        .unwrap();
     assert_eq!(answer["quadkeys"], reference.tiles.len(), "{answer}");
     let read = read_footprints(&read_bytes(&source), &prop).unwrap();
     assert_eq!(answer["items"], read.len(), "{answer}");
@@ -198,11 +207,13 @@ async fn function_and_cli_store_the_mosaic() {
     assert_eq!(stored, expected);
     // An existing mosaic is kept unless asked to overwrite.
     assert!(matches!(
-        stac_mosaic::handle(request.clone()).await,
+        stac_mosaic::handle(&Backends::from_env(), request.clone()).await,
         Err(Error::AlreadyExists { .. })
     ));
     request["overwrite"] = json!(true);
-    stac_mosaic::handle(request).await.unwrap();
+    stac_mosaic::handle(&Backends::from_env(), request)
+        .await
+        .unwrap();
 
     let file = dir.path().join("cli.json");
     let q = dir.path().join("q.json");
@@ -239,7 +250,17 @@ async fn bad_searches_are_typed_errors() {
     let accessor = ItemAccessor::ItemUrl;
     let run = |url: String, q: Value| {
         let (opts, accessor) = (opts.clone(), accessor.clone());
-        async move { mosaic_from_search(&url, &q, &SearchOptions::default(), &accessor, &opts).await }
+        async move {
+            mosaic_from_search(
+                &client(),
+                &url,
+                &q,
+                &SearchOptions::default(),
+                &accessor,
+                &opts,
+            )
+            .await
+        }
     };
     // Nothing found.
     let none = run(

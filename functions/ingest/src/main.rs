@@ -11,11 +11,12 @@ use std::sync::Arc;
 
 use ingest::{Config, Ingest};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use mosaic::backend::Backends;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() {
-    mosaic::cli::init_logging("info");
+    mosaic::logging::init("info");
     let code = match run().await {
         Ok(()) => 0,
         Err(e) => {
@@ -28,13 +29,16 @@ async fn main() {
 }
 
 async fn run() -> Result<(), lambda_runtime::Error> {
-    let ingest = Arc::new(Ingest::new(Config::from_env()?)?);
+    // Stores and the DynamoDB client: built once per process.
+    let backends = Backends::from_env();
+    let ingest = Arc::new(Ingest::new(Config::from_env()?, &backends)?);
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
         return lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let ingest = ingest.clone();
             async move {
                 ingest.handle(event.payload).await.map_err(|e| Diagnostic {
-                    error_type: "mosaic::Error".into(),
+                    // `Retryable.Storage`, `Permanent.InvalidInput`…
+                    error_type: e.lambda_error_type(),
                     error_message: e.to_string(),
                 })
             }
@@ -42,7 +46,7 @@ async fn run() -> Result<(), lambda_runtime::Error> {
         .await;
     }
     let path = std::env::args().nth(1).unwrap_or_else(|| "-".into());
-    let event = mosaic::cli::read_json_input(&path)?;
+    let event = mosaic::input::read_json(&path)?;
     println!("{}", ingest.handle(event).await?);
     Ok(())
 }

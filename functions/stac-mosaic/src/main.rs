@@ -7,17 +7,22 @@
 //! ```
 
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use mosaic::backend::Backends;
 use serde_json::Value;
 
 #[tokio::main]
 async fn main() {
-    mosaic::cli::init_logging("info");
+    mosaic::logging::init("info");
+    // Stores, the DynamoDB client and the STAC HTTP client: built once per process.
+    let backends = Backends::from_env();
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some() {
+        let backends = &backends;
         let served = lambda_runtime::run(service_fn(|event: LambdaEvent<Value>| async move {
-            stac_mosaic::handle(event.payload)
+            stac_mosaic::handle(backends, event.payload)
                 .await
                 .map_err(|e| Diagnostic {
-                    error_type: "mosaic::Error".into(),
+                    // `Retryable.Storage`, `Permanent.InvalidInput`…
+                    error_type: e.lambda_error_type(),
                     error_message: e.to_string(),
                 })
         }))
@@ -29,8 +34,8 @@ async fn main() {
         return;
     }
     let path = std::env::args().nth(1).unwrap_or_else(|| "-".into());
-    let answer = match mosaic::cli::read_json_input(&path) {
-        Ok(request) => stac_mosaic::handle(request).await,
+    let answer = match mosaic::input::read_json(&path) {
+        Ok(request) => stac_mosaic::handle(&backends, request).await,
         Err(e) => Err(e),
     };
     match answer {

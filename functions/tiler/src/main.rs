@@ -10,7 +10,7 @@ use tiler::{AppState, Config, app, demo};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    mosaic::cli::init_logging("info");
+    mosaic::logging::init("info");
     // Warm GDAL and PROJ (driver registry, proj.db, lazy symbol binding) while the server
     // starts, so the first tile does not pay for it alone.
     std::thread::spawn(tiler::warm_up);

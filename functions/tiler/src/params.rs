@@ -90,7 +90,9 @@ impl Query {
     /// `nodata` (number, nan, inf, -inf).
     pub fn nodata(&self) -> ApiResult<Option<f64>> {
         self.get("nodata")
-            .map(|v| mosaic::cli::parse_nodata(v).map_err(|e| ApiError::BadRequest(e.to_string())))
+            .map(|v| {
+                mosaic::render::parse_nodata(v).map_err(|e| ApiError::BadRequest(e.to_string()))
+            })
             .transpose()
     }
 

@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(64);
         }
     };
-    mosaic::cli::init_logging(if cli.quiet() { "error" } else { "warn" });
+    mosaic::logging::init(if cli.quiet() { "error" } else { "warn" });
     // GDAL's messages go to the log; failures reach the user in our one-line error.
     mosaic::gdal_log::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -28,6 +28,19 @@ use crate::{Error, Result};
 /// reads `MOSAIC_CONCURRENCY` at the edges).
 pub const DEFAULT_CONCURRENCY: usize = 10;
 
+/// Parses a nodata value (`nan`, `inf`, `-inf` or a number), as the CLI's `--nodata` and
+/// the tiler's `nodata` parameter give it.
+pub fn parse_nodata(text: &str) -> Result<f64> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "nan" => Ok(f64::NAN),
+        "inf" => Ok(f64::INFINITY),
+        "-inf" => Ok(f64::NEG_INFINITY),
+        t => t
+            .parse()
+            .map_err(|_| Error::InvalidInput(format!("nodata `{text}` is not a number"))),
+    }
+}
+
 /// Options of a mosaic tile.
 #[derive(Debug, Clone)]
 pub struct TileOptions {
@@ -234,4 +247,18 @@ pub async fn render_assets(
         mosaicking: started.elapsed(),
         bounds: tms.xy_bounds(tile),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodata_parses_numbers_and_the_special_values() {
+        assert_eq!(parse_nodata(" -9999 ").unwrap(), -9999.0);
+        assert!(parse_nodata("NaN").unwrap().is_nan());
+        assert_eq!(parse_nodata("inf").unwrap(), f64::INFINITY);
+        assert_eq!(parse_nodata("-Inf").unwrap(), f64::NEG_INFINITY);
+        assert!(matches!(parse_nodata("none"), Err(Error::InvalidInput(_))));
+    }
 }
