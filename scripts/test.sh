@@ -15,6 +15,8 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+# Features per layer: the core alone, each function alone, what none of them may link.
+bash scripts/check-features.sh
 # The CLI tests run the `mosaic` binary: build it first.
 cargo build --workspace --bins
 log=$(mktemp)
