@@ -189,13 +189,17 @@ pub fn warm_up() {
     let _ = gdal::spatial_ref::SpatialRef::from_epsg(3857).and_then(|s| s.to_wkt());
 }
 
-/// REST API (payload v1) requests carry the stage in their path (`/prod/mosaicjson/...`):
-/// remove it so both API Gateway flavours reach the same routes.
+/// `lambda_http` puts the API Gateway stage in front of the path (`/prod/mosaicjson/...`)
+/// for REST APIs and for HTTP APIs on a stage other than `$default`: remove it so every
+/// deployment reaches the same routes. (`lambda_http`'s own switch,
+/// `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH`, is an environment variable read on each request:
+/// a deployment that forgets it would answer 404 everywhere, and tests cannot set it safely.)
 pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
     use lambda_http::RequestExt;
     use lambda_http::request::RequestContext;
     let stage = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.stage.clone(),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.stage.clone(),
         _ => None,
     };
     if let Some(stage) = stage.filter(|s| !s.is_empty() && s != "$default") {

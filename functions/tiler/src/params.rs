@@ -7,9 +7,26 @@ use mosaic::render::{PixelSelection, ReadOptions, Resampling, TileOptions};
 
 use crate::error::{ApiError, ApiResult};
 
-/// The raw query as key/value pairs in order.
+/// The raw query as key/value pairs in order; an axum extractor.
+///
+/// Not `axum::extract::Query<T>` with a serde struct: titiler's parameters take the last
+/// non-empty value of a scalar key, accept repeated keys *and* comma lists for `bidx` and
+/// `rescale`, keep their order for the links that carry a request's parameters, and report
+/// a bad value with the parameter's name in our `{detail}`; a serde struct would reject
+/// repeated scalars and word its own errors. The pairs are decoded by `form_urlencoded`.
 #[derive(Debug, Clone, Default)]
 pub struct Query(pub Vec<(String, String)>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Query {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Query, Self::Rejection> {
+        Ok(Query::parse(parts.uri.query()))
+    }
+}
 
 impl Query {
     /// Parses a raw query string.

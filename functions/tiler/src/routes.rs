@@ -32,8 +32,11 @@ pub(crate) struct Target {
     pub query: Query,
 }
 
-async fn target(state: &AppState, path: &HashMap<String, String>, uri: &Uri) -> ApiResult<Target> {
-    let query = Query::parse(uri.query());
+async fn target(
+    state: &AppState,
+    path: &HashMap<String, String>,
+    query: Query,
+) -> ApiResult<Target> {
     let mosaic_uri = match path.get("id") {
         Some(id) => {
             if id.is_empty()
@@ -153,11 +156,11 @@ fn tile_of(path: &HashMap<String, String>) -> ApiResult<(String, Tile, usize, Op
 pub(crate) async fn tile(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let (tms_id, tile, scale, format) = tile_of(&path)?;
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let doc = t.mosaic.document();
     let tms = tms_of(&tms_id, &doc)?;
     check_tile(&tms, tile).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -275,10 +278,10 @@ pub(crate) async fn tile(
 pub(crate) async fn tile_assets(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
 ) -> ApiResult<Response> {
     let (tms_id, tile, _, _) = tile_of(&path)?;
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let tms = tms_of(&tms_id, &t.mosaic.document())?;
     check_tile(&tms, tile).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let search = LookupOptions {
@@ -294,13 +297,13 @@ pub(crate) async fn tile_assets(
 pub(crate) async fn point_assets(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
 ) -> ApiResult<Response> {
     let (lon, lat) = parse_pair(
         path.get("lonlat").map(String::as_str).unwrap_or(""),
         "point",
     )?;
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let search = LookupOptions {
         reverse: t.query.reverse()?,
         tms: None,
@@ -314,7 +317,7 @@ pub(crate) async fn point_assets(
 pub(crate) async fn bbox_assets(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
 ) -> ApiResult<Response> {
     let text = path.get("bbox").cloned().unwrap_or_default();
     let v: Vec<f64> = text
@@ -327,7 +330,7 @@ pub(crate) async fn bbox_assets(
             "bbox `{text}` must be 4 numbers"
         )));
     }
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let search = LookupOptions {
         reverse: t.query.reverse()?,
         tms: None,
@@ -344,13 +347,13 @@ pub(crate) async fn bbox_assets(
 pub(crate) async fn point(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
 ) -> ApiResult<Response> {
     let (lon, lat) = parse_pair(
         path.get("lonlat").map(String::as_str).unwrap_or(""),
         "point",
     )?;
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let coord_crs = t.query.coord_crs()?;
     let search = LookupOptions {
         reverse: t.query.reverse()?,
@@ -373,9 +376,9 @@ pub(crate) async fn point(
 pub(crate) async fn info(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
 ) -> ApiResult<Response> {
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let info = t.mosaic.info(false).await?;
     Ok(json_response(&state, &info, "application/json"))
 }
@@ -383,9 +386,9 @@ pub(crate) async fn info(
 pub(crate) async fn info_geojson(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
 ) -> ApiResult<Response> {
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let info = t.mosaic.info(false).await?;
     let [w, s, e, n] = info.bounds;
     // Bounds crossing the antimeridian (west > east) become two polygons.
@@ -404,9 +407,9 @@ pub(crate) async fn info_geojson(
 pub(crate) async fn document(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
 ) -> ApiResult<Response> {
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let mut resp = Response::new(Body::from(t.mosaic.document().to_json_vec()));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -428,9 +431,10 @@ pub(crate) async fn tilejson(
     State(state): State<AppState>,
     Path(path): PathParams,
     OriginalUri(uri): OriginalUri,
+    query: Query,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let doc = t.mosaic.document();
     let tms = tms_of(path.get("tms").map(String::as_str).unwrap_or(""), &doc)?;
     let value = ogc::tilejson(
@@ -446,9 +450,10 @@ pub(crate) async fn tilesets(
     State(state): State<AppState>,
     Path(path): PathParams,
     OriginalUri(uri): OriginalUri,
+    query: Query,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     Ok(json_response(
         &state,
         &ogc::tileset_list(&t, &base_url(&state, &headers, &uri, "/tiles", 0)),
@@ -460,9 +465,10 @@ pub(crate) async fn tileset(
     State(state): State<AppState>,
     Path(path): PathParams,
     OriginalUri(uri): OriginalUri,
+    query: Query,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let tms = tms_of(
         path.get("tms").map(String::as_str).unwrap_or(""),
         &t.mosaic.document(),
@@ -475,9 +481,10 @@ pub(crate) async fn wmts(
     State(state): State<AppState>,
     Path(path): PathParams,
     OriginalUri(uri): OriginalUri,
+    query: Query,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let xml = ogc::wmts(
         &t,
         &base_url(&state, &headers, &uri, "/WMTSCapabilities.xml", 0),
@@ -493,9 +500,9 @@ pub(crate) async fn wmts(
 pub(crate) async fn map_html(
     State(state): State<AppState>,
     Path(path): PathParams,
-    uri: Uri,
+    query: Query,
 ) -> ApiResult<Response> {
-    let t = target(&state, &path, &uri).await?;
+    let t = target(&state, &path, query).await?;
     let tms_id = path.get("tms").cloned().unwrap_or_default();
     if tms_id != "WebMercatorQuad" {
         return Err(ApiError::BadRequest(

@@ -53,6 +53,12 @@ async fn api_gateway_v1_and_v2_tiles_come_back_as_base64_png() {
             "{name}: some pixel is opaque"
         );
     }
+    // An HTTP API stage other than `$default` prefixes the path as a REST API stage does.
+    let staged = event("apigw_v2_tile.json", &f.render["tile"])
+        .replace("\"stage\": \"$default\"", "\"stage\": \"v1\"");
+    assert!(staged.contains("\"stage\": \"v1\""));
+    let resp = invoke(f.state.clone(), &staged).await;
+    assert_eq!(resp["statusCode"], 200, "named HTTP API stage: {resp}");
     // Errors keep their status and JSON body through the adapter.
     let missing = event("apigw_v2_tile.json", &f.render["tile"])
         .replace("/mosaics/mosaic/", "/mosaics/absent/");
