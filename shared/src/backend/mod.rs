@@ -12,8 +12,8 @@
 //! | path, `file://` (`.json`, `.json.gz`) | [`file::open`] → [`DocumentBackend`] | same (atomic temp file + rename) |
 //! | `s3://`, `gs://`, `az://` | [`store::open`] → [`DocumentBackend`] (object_store) | [`store::StoreWriter`]: conditional create, If-Match update |
 //! | `http(s)://` | [`store::open`] → [`DocumentBackend`] | [`Error::ReadOnly`] |
-//! | `dynamodb://[{region}]/{table}:{mosaic}` | [`dynamodb::DynamoDbBackend`] (one request per look-up) | [`dynamodb::DynamoDbMosaic`]: batch writes, conditional per-quadkey edits |
-//! | `sqlite:///{path}:{mosaic}` | [`sqlite::SqliteBackend`] | [`sqlite::SqliteWriter`]: one transaction per write or edit |
+//! | `dynamodb://[{region}]/{table}:{mosaic}` | [`dynamodb::DynamoDbReader`] (one request per look-up) | [`dynamodb::DynamoDbWriter`]: batch writes, conditional per-quadkey edits |
+//! | `sqlite:///{path}:{mosaic}` | [`sqlite::SqliteReader`] | [`sqlite::SqliteWriter`]: one transaction per write or edit |
 //! | `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
 
 mod document;
@@ -354,6 +354,15 @@ impl Default for OpenOptions {
     }
 }
 
+/// The DynamoDB clients of the dispatcher: built from the environment once per process,
+/// shared by every mosaic it opens (one credentials provider and connection pool).
+fn dynamodb_clients() -> dynamodb::DynamoDbClients {
+    static CLIENTS: std::sync::OnceLock<dynamodb::DynamoDbClients> = std::sync::OnceLock::new();
+    CLIENTS
+        .get_or_init(dynamodb::DynamoDbClients::from_env)
+        .clone()
+}
+
 /// Opens a mosaic for reading. `:memory:` has nothing to read: use
 /// [`memory::MemoryBackend::new`] with a document.
 pub async fn open(uri: &str) -> Result<Arc<dyn MosaicRead>> {
@@ -375,12 +384,18 @@ pub async fn open_with(uri: &str, opts: &OpenOptions) -> Result<Arc<dyn MosaicRe
             table,
             mosaic,
         } => Ok(Arc::new(
-            dynamodb::DynamoDbMosaic::new(uri, region.as_deref(), &table, &mosaic)
-                .open()
-                .await?,
+            dynamodb::DynamoDbWriter::new(
+                uri,
+                region.as_deref(),
+                &table,
+                &mosaic,
+                dynamodb_clients(),
+            )
+            .open()
+            .await?,
         )),
         MosaicUri::Sqlite { path, mosaic } => Ok(Arc::new(
-            sqlite::SqliteBackend::open(uri, &path, &mosaic).await?,
+            sqlite::SqliteReader::open(uri, &path, &mosaic).await?,
         )),
         MosaicUri::Memory => Err(Error::InvalidInput(
             "a :memory: mosaic has no stored document to read; give the document".into(),
@@ -415,7 +430,7 @@ pub fn open_writer(uri: &str) -> Result<Box<dyn MosaicWrite>> {
 /// The writable databases: whole-document writes ([`MosaicWrite`]) and per-quadkey edits
 /// ([`TileIndex`]) over the same connection type.
 enum Database {
-    DynamoDb(dynamodb::DynamoDbMosaic),
+    DynamoDb(dynamodb::DynamoDbWriter),
     Sqlite(sqlite::SqliteWriter),
 }
 
@@ -427,11 +442,12 @@ impl Database {
                 region,
                 table,
                 mosaic,
-            } => Ok(Database::DynamoDb(dynamodb::DynamoDbMosaic::new(
+            } => Ok(Database::DynamoDb(dynamodb::DynamoDbWriter::new(
                 uri,
                 region.as_deref(),
                 &table,
                 &mosaic,
+                dynamodb_clients(),
             ))),
             MosaicUri::Sqlite { path, mosaic } => Ok(Database::Sqlite(sqlite::SqliteWriter::new(
                 uri, &path, &mosaic,
@@ -461,7 +477,7 @@ pub fn open_index(uri: &str) -> Result<Box<dyn TileIndex>> {
 pub async fn list_mosaics(location: &str) -> Result<Vec<String>> {
     match parse_location(location)? {
         Location::DynamoDbTable { region, table } => {
-            dynamodb::list_mosaics(region.as_deref(), &table).await
+            dynamodb::list_mosaics(&dynamodb_clients(), region.as_deref(), &table).await
         }
         Location::SqliteFile(path) => sqlite::list_mosaics(&path).await,
     }
