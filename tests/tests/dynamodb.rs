@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use mosaic::backend::dynamodb::{self, DynamoDbMosaic};
+use mosaic::backend::dynamodb::{self, DynamoDbClients, DynamoDbWriter};
 use mosaic::backend::{self, MosaicRead, MosaicWrite, Position, TileIndex, WriteMode};
 use mosaic::create::{CreateOptions, Footprint, UpdateOptions};
 use mosaic::index::LookupOptions;
@@ -25,8 +25,15 @@ fn uri(table: &str, mosaic: &str) -> String {
     format!("dynamodb:///{table}:{mosaic}")
 }
 
-fn mosaic_at(table: &str, name: &str) -> DynamoDbMosaic {
-    DynamoDbMosaic::new(&uri(table, name), None, table, name)
+/// A writer with clients of its own, so its request counts are its own.
+fn mosaic_at(table: &str, name: &str) -> DynamoDbWriter {
+    DynamoDbWriter::new(
+        &uri(table, name),
+        None,
+        table,
+        name,
+        DynamoDbClients::from_env(),
+    )
 }
 
 /// Puts an item as-is (through the SDK, bypassing the backend): corrupt or orphan data.
@@ -107,10 +114,10 @@ async fn one_request_per_tile_lookup() {
             let shift = z - qz;
             Tile::new(base.x << shift, base.y << shift, z)
         };
-        backend.mosaic().stats().reset();
+        backend.stats().reset();
         let assets = backend.assets_for_tile(tile, &opts).await.unwrap();
-        let stats = backend.mosaic().stats().snapshot();
-        assert_eq!(backend.mosaic().stats().total(), 1, "z{z}: {stats:?}");
+        let stats = backend.stats().snapshot();
+        assert_eq!(backend.stats().total(), 1, "z{z}: {stats:?}");
         let op = if z >= qz { "GetItem" } else { "Query" };
         assert_eq!(stats.get(op), Some(&1), "z{z}: {stats:?}");
         assert!(!assets.is_empty(), "z{z}");
@@ -130,11 +137,11 @@ async fn one_request_per_tile_lookup() {
         .into_iter()
         .collect();
     assert!(keys.len() > 1);
-    backend.mosaic().stats().reset();
+    backend.stats().reset();
     let assets = backend.lookup(&bbox, &opts).await.unwrap();
     assert!(!assets.is_empty());
     assert_eq!(
-        backend.mosaic().stats().snapshot(),
+        backend.stats().snapshot(),
         [("BatchGetItem".to_string(), keys.len().div_ceil(100) as u64)].into()
     );
     assert_eq!(
@@ -148,9 +155,9 @@ async fn one_request_per_tile_lookup() {
     let world = mosaic::index::Lookup::Bbox(doc.bounds);
     let planned = mosaic::index::plan(&doc, &world, &opts).unwrap().len();
     assert!(planned > 1000, "{planned}");
-    backend.mosaic().stats().reset();
+    backend.stats().reset();
     let assets = backend.lookup(&world, &opts).await.unwrap();
-    let stats = backend.mosaic().stats().snapshot();
+    let stats = backend.stats().snapshot();
     assert_eq!(stats.keys().collect::<Vec<_>>(), ["Query"], "{stats:?}");
     assert!(stats["Query"] <= 16, "{stats:?}");
     assert_eq!(
@@ -217,7 +224,9 @@ async fn create_overwrite_delete_list() {
             .contains(&"3333333".to_string())
     );
     assert_eq!(
-        dynamodb::list_mosaics(None, &t).await.unwrap(),
+        dynamodb::list_mosaics(&DynamoDbClients::from_env(), None, &t)
+            .await
+            .unwrap(),
         ["m", "other"]
     );
     m.delete().await.unwrap();
@@ -227,7 +236,12 @@ async fn create_overwrite_delete_list() {
     ));
     assert!(m.list_quadkeys().await.unwrap().is_empty());
     assert!(matches!(m.delete().await, Err(Error::NotFound { .. })));
-    assert_eq!(dynamodb::list_mosaics(None, &t).await.unwrap(), ["other"]);
+    assert_eq!(
+        dynamodb::list_mosaics(&DynamoDbClients::from_env(), None, &t)
+            .await
+            .unwrap(),
+        ["other"]
+    );
     // Another mosaic of the same table is untouched.
     assert_eq!(
         mosaic_at(&t, "other").list_quadkeys().await.unwrap().len(),
@@ -261,13 +275,13 @@ async fn pagination_past_one_megabyte() {
     m.write(&doc, WriteMode::Create).await.unwrap();
     assert_eq!(m.list_quadkeys().await.unwrap().len(), 300);
     let backend = m.clone().open().await.unwrap();
-    backend.mosaic().stats().reset();
+    backend.stats().reset();
     let all = backend
         .assets_for_tile(Tile::new(0, 0, 2), &LookupOptions::default())
         .await
         .unwrap();
     assert_eq!(all.len(), 1200);
-    let queries = backend.mosaic().stats().count("Query");
+    let queries = backend.stats().count("Query");
     assert!(
         queries >= 2,
         "a 1.2 MB prefix needs several pages, got {queries}"

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use mosaic::backend::sqlite::{SqliteBackend, SqliteWriter, list_mosaics};
+use mosaic::backend::sqlite::{SqliteReader, SqliteWriter, list_mosaics};
 use mosaic::backend::{MosaicRead, MosaicWrite, Position, TileIndex, WriteMode};
 use mosaic::index::QuadkeyQuery;
 use mosaic::{Error, MosaicJson};
@@ -42,7 +42,7 @@ async fn every_lookup_case_matches_through_sqlite() {
 
     let mut backends: BTreeMap<String, Arc<dyn MosaicRead>> = BTreeMap::new();
     for (name, doc) in &docs {
-        let backend = SqliteBackend::open(&uri(&db, name), &db, name)
+        let backend = SqliteReader::open(&uri(&db, name), &db, name)
             .await
             .unwrap();
         // metadata as written (the name is the table's), tiles left in the database
@@ -131,7 +131,7 @@ async fn concurrent_writers_lose_nothing_and_duplicate_nothing() {
     // every commit saw the one before it
     assert_eq!(versions.len(), WRITERS);
 
-    let backend = SqliteBackend::open(&uri(&db, name), &db, name)
+    let backend = SqliteReader::open(&uri(&db, name), &db, name)
         .await
         .unwrap();
     assert_eq!(backend.document().version, format!("1.0.{WRITERS}"));
@@ -297,7 +297,7 @@ async fn wal_database_on_read_only_media_opens() {
     );
     let _guard = Immutable(dir.path().to_path_buf());
     assert!(std::fs::write(dir.path().join("probe"), b"x").is_err());
-    let read = SqliteBackend::open(&uri(&db, "m"), &db, "m").await.unwrap();
+    let read = SqliteReader::open(&uri(&db, "m"), &db, "m").await.unwrap();
     let mut all = read.tiles().await.unwrap();
     all.sort();
     let mut expected: Vec<(String, Vec<String>)> = doc.tiles.into_iter().collect();

@@ -80,13 +80,23 @@ impl Default for OpenOptions {
 /// let mosaic = backends.open("tests/m.json").await;
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Backends {
     options: OpenOptions,
     #[cfg(any(feature = "s3", feature = "gcs", feature = "azure", feature = "http"))]
     stores: Stores,
     #[cfg(feature = "stac")]
     stac_client: reqwest::Client,
+    #[cfg(feature = "dynamodb")]
+    dynamodb: dynamodb::DynamoDbClients,
+}
+
+impl Default for Backends {
+    /// Backends with no settings: object stores with their defaults, DynamoDB through the
+    /// SDK's configuration chain.
+    fn default() -> Backends {
+        Backends::new(&Settings::default())
+    }
 }
 
 impl Backends {
@@ -100,7 +110,19 @@ impl Backends {
             stores: Stores::new(settings.clone()),
             #[cfg(feature = "stac")]
             stac_client: crate::stac::client().unwrap_or_default(),
+            // The SDK loads its configuration chain (environment, profiles, instance
+            // metadata) on first use, once for every client of this process.
+            #[cfg(feature = "dynamodb")]
+            dynamodb: dynamodb::DynamoDbClients::from_env(),
         }
+    }
+
+    /// These backends reaching DynamoDB through `clients` (injected clients, fakes,
+    /// counters).
+    #[cfg(feature = "dynamodb")]
+    pub fn with_dynamodb(mut self, clients: dynamodb::DynamoDbClients) -> Backends {
+        self.dynamodb = clients;
+        self
     }
 
     /// Backends configured from the process environment: for `main` and tools only.
@@ -155,13 +177,19 @@ impl Backends {
                 table,
                 mosaic,
             } => Ok(Arc::new(
-                dynamodb::DynamoDbMosaic::new(uri, region.as_deref(), &table, &mosaic)
-                    .open()
-                    .await?,
+                dynamodb::DynamoDbWriter::new(
+                    uri,
+                    region.as_deref(),
+                    &table,
+                    &mosaic,
+                    self.dynamodb.clone(),
+                )
+                .open()
+                .await?,
             )),
             #[cfg(feature = "sqlite")]
             MosaicUri::Sqlite { path, mosaic } => Ok(Arc::new(
-                sqlite::SqliteBackend::open(uri, &path, &mosaic).await?,
+                sqlite::SqliteReader::open(uri, &path, &mosaic).await?,
             )),
             MosaicUri::Memory => Err(Error::InvalidInput(
                 "a :memory: mosaic has no stored document to read; give the document".into(),
@@ -222,7 +250,7 @@ impl Backends {
         match parse_location(location)? {
             #[cfg(feature = "dynamodb")]
             Location::DynamoDbTable { region, table } => {
-                dynamodb::list_mosaics(region.as_deref(), &table).await
+                dynamodb::list_mosaics(&self.dynamodb, region.as_deref(), &table).await
             }
             #[cfg(feature = "sqlite")]
             Location::SqliteFile(path) => sqlite::list_mosaics(&path).await,
@@ -246,11 +274,12 @@ impl Backends {
                 region,
                 table,
                 mosaic,
-            } => Ok(Database::DynamoDb(dynamodb::DynamoDbMosaic::new(
+            } => Ok(Database::DynamoDb(dynamodb::DynamoDbWriter::new(
                 uri,
                 region.as_deref(),
                 &table,
                 &mosaic,
+                self.dynamodb.clone(),
             ))),
             #[cfg(feature = "sqlite")]
             MosaicUri::Sqlite { path, mosaic } => Ok(Database::Sqlite(sqlite::SqliteWriter::new(
@@ -265,7 +294,7 @@ impl Backends {
 /// ([`TileIndex`]) over the same connection type.
 enum Database {
     #[cfg(feature = "dynamodb")]
-    DynamoDb(dynamodb::DynamoDbMosaic),
+    DynamoDb(dynamodb::DynamoDbWriter),
     #[cfg(feature = "sqlite")]
     Sqlite(sqlite::SqliteWriter),
 }

@@ -12,8 +12,8 @@
 //! | path, `file://` (`.json`, `.json.gz`) | [`file::open`] → [`DocumentBackend`] | same (atomic temp file + rename) |
 //! | `s3://`, `gs://`, `az://` | [`store::open`] → [`DocumentBackend`] (object_store) | [`store::StoreWriter`]: conditional create, If-Match update |
 //! | `http(s)://` | [`store::open`] → [`DocumentBackend`] | [`Error::ReadOnly`] |
-//! | `dynamodb://[{region}]/{table}:{mosaic}` | [`dynamodb::DynamoDbBackend`] (one request per look-up) | [`dynamodb::DynamoDbMosaic`]: batch writes, conditional per-quadkey edits |
-//! | `sqlite:///{path}:{mosaic}` | [`sqlite::SqliteBackend`] | [`sqlite::SqliteWriter`]: one transaction per write or edit |
+//! | `dynamodb://[{region}]/{table}:{mosaic}` | [`dynamodb::DynamoDbReader`] (one request per look-up) | [`dynamodb::DynamoDbWriter`]: batch writes, conditional per-quadkey edits |
+//! | `sqlite:///{path}:{mosaic}` | [`sqlite::SqliteReader`] | [`sqlite::SqliteWriter`]: one transaction per write or edit |
 //! | `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
 
 mod dispatch;

@@ -1,0 +1,219 @@
+//! SDK failures as the crate's errors, classified from their typed parts only.
+
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+
+use crate::Error;
+
+/// DynamoDB error codes that mean "slow down" or "the service failed": the same request
+/// may succeed later.
+const RETRYABLE_CODES: &[&str] = &[
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    // A conditional write that lost a race and was not handled as one by its caller.
+    "ConditionalCheckFailedException",
+];
+
+/// Error codes of refused or missing credentials.
+const AUTH_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+    "IncompleteSignatureException",
+    "MissingAuthenticationTokenException",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+];
+
+/// Maps an SDK failure of a request on `table` to the crate's error, from the typed parts
+/// of the failure: the service's error code, the raw HTTP status, the SDK's failure stage
+/// and a credentials error in the source chain. Never from message text.
+pub(crate) fn sdk_error<E>(uri: &str, table: &str, e: SdkError<E>) -> Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let code = e.code().map(str::to_string);
+    let status = e.raw_response().map(|r| r.status().as_u16());
+    let no_credentials = has_source::<aws_credential_types::provider::error::CredentialsError>(&e);
+    let service_answered = matches!(e, SdkError::ServiceError(_));
+    let shown = DisplayErrorContext(&e).to_string();
+    let source: crate::error::BoxError = Box::new(DisplayedSdkError(shown, Box::new(e)));
+    match code.as_deref() {
+        Some("ResourceNotFoundException") => Error::NotFound {
+            uri: format!("{uri} (no table `{table}`)"),
+        },
+        Some(c) if AUTH_CODES.contains(&c) => Error::auth(uri, source),
+        Some(c) if RETRYABLE_CODES.contains(&c) => Error::transient(uri, source),
+        _ if no_credentials => Error::auth(uri, source),
+        _ if service_answered => match status {
+            Some(s) if s >= 500 || s == 429 => Error::transient(uri, source),
+            _ => Error::storage(uri, source),
+        },
+        // No service answer: a timeout, a failed connection, an unreadable response.
+        _ => Error::transient(uri, source),
+    }
+}
+
+/// Whether an error of type `T` is somewhere in the source chain of `e`.
+fn has_source<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if err.is::<T>() {
+            return true;
+        }
+        next = err.source();
+    }
+    false
+}
+
+/// An SDK error shown with its whole context (its own `Display` says only "service
+/// error"), keeping the SDK error as its source.
+#[derive(Debug)]
+struct DisplayedSdkError(String, crate::error::BoxError);
+
+impl std::fmt::Display for DisplayedSdkError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DisplayedSdkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.1.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use aws_sdk_dynamodb::error::ErrorMetadata;
+    use aws_sdk_dynamodb::operation::put_item::PutItemError;
+    use aws_sdk_dynamodb::types::error::{
+        ConditionalCheckFailedException, ProvisionedThroughputExceededException,
+        ResourceNotFoundException,
+    };
+    use aws_smithy_runtime_api::http::{Response, StatusCode};
+    use aws_smithy_types::body::SdkBody;
+
+    use super::*;
+
+    const URI: &str = "dynamodb:///t:m";
+
+    fn response(status: u16) -> Response {
+        Response::new(StatusCode::try_from(status).unwrap(), SdkBody::empty())
+    }
+
+    fn service(e: PutItemError, status: u16) -> Error {
+        sdk_error(URI, "t", SdkError::service_error(e, response(status)))
+    }
+
+    /// A service answer the SDK has no variant for: only its code and status are typed.
+    fn unhandled(code: &str, status: u16) -> Error {
+        let meta = ErrorMetadata::builder().code(code).message("m").build();
+        service(PutItemError::generic(meta), status)
+    }
+
+    fn assert_retryable(e: &Error) {
+        assert!(
+            matches!(
+                e,
+                Error::Storage {
+                    retryable: true,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(e.retryable(), "{e:?}");
+        assert_eq!(e.lambda_error_type(), "Retryable.Storage");
+    }
+
+    #[test]
+    fn throttling_and_conflicts_are_retryable() {
+        let throttled = PutItemError::ProvisionedThroughputExceededException(
+            ProvisionedThroughputExceededException::builder()
+                .message("slow down")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ProvisionedThroughputExceededException")
+                        .build(),
+                )
+                .build(),
+        );
+        assert_retryable(&service(throttled, 400));
+        assert_retryable(&unhandled("ThrottlingException", 400));
+        let conflict = PutItemError::ConditionalCheckFailedException(
+            ConditionalCheckFailedException::builder()
+                .message("lost a race")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ConditionalCheckFailedException")
+                        .build(),
+                )
+                .build(),
+        );
+        assert_retryable(&service(conflict, 400));
+    }
+
+    #[test]
+    fn missing_tables_are_not_found() {
+        let missing = PutItemError::ResourceNotFoundException(
+            ResourceNotFoundException::builder()
+                .message("no table")
+                .meta(
+                    ErrorMetadata::builder()
+                        .code("ResourceNotFoundException")
+                        .build(),
+                )
+                .build(),
+        );
+        let e = service(missing, 400);
+        assert!(
+            matches!(&e, Error::NotFound { uri } if uri.contains("`t`")),
+            "{e:?}"
+        );
+        assert!(!e.retryable());
+        assert_eq!(e.lambda_error_type(), "Permanent.NotFound");
+    }
+
+    #[test]
+    fn refused_credentials_are_auth_errors() {
+        let e = unhandled("AccessDeniedException", 400);
+        assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+        assert!(!e.retryable());
+        assert_eq!(e.lambda_error_type(), "Permanent.Auth");
+    }
+
+    #[test]
+    fn statuses_decide_unknown_codes() {
+        assert_retryable(&unhandled("SomethingNew", 500));
+        assert_retryable(&unhandled("SomethingNew", 429));
+        let e = unhandled("ValidationException", 400);
+        assert!(
+            matches!(
+                e,
+                Error::Storage {
+                    retryable: false,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(!e.retryable());
+        assert_eq!(e.lambda_error_type(), "Permanent.Storage");
+    }
+
+    #[test]
+    fn failures_without_an_answer_are_retryable() {
+        let timeout: SdkError<PutItemError, Response> =
+            SdkError::timeout_error("operation timed out");
+        let e = sdk_error(URI, "t", timeout);
+        assert_retryable(&e);
+        // The cause is kept and shown.
+        assert!(std::error::Error::source(&e).is_some(), "{e:?}");
+    }
+}

@@ -1,0 +1,224 @@
+//! Per-quadkey edits ([`TileIndex`]): conditional appends and compare-and-swap removals of
+//! one quadkey's list, the metadata version bumped under a condition on the version read.
+
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde_json::Value;
+
+use super::attributes::{tile_item_size, to_attribute};
+use super::{
+    APPEND_CHUNK, DynamoDbWriter, MAX_ATTEMPTS, MAX_ITEM_BYTES, METADATA_QUADKEY, check_quadkey,
+};
+use crate::backend::{Position, TileIndex};
+use crate::mosaicjson::MosaicJson;
+use crate::{Error, Result};
+
+impl DynamoDbWriter {
+    /// `Ok(false)`: the condition failed, another writer added one of them.
+    async fn append_if_absent(
+        &self,
+        quadkey: &str,
+        assets: &[String],
+        at: Position,
+    ) -> Result<bool> {
+        let list = AttributeValue::L(assets.iter().cloned().map(AttributeValue::S).collect());
+        let update = match at {
+            Position::First => "SET #a = list_append(:new, if_not_exists(#a, :empty))",
+            Position::Last => "SET #a = list_append(if_not_exists(#a, :empty), :new)",
+        };
+        let absent: Vec<String> = (0..assets.len())
+            .map(|i| format!("NOT contains(#a, :v{i})"))
+            .collect();
+        let mut req = self
+            .client()
+            .await
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(self.key(quadkey)))
+            .update_expression(update)
+            .condition_expression(format!(
+                "attribute_not_exists(#a) OR ({})",
+                absent.join(" AND ")
+            ))
+            .expression_attribute_names("#a", "assets")
+            .expression_attribute_values(":new", list)
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()));
+        for (i, a) in assets.iter().enumerate() {
+            req = req.expression_attribute_values(format!(":v{i}"), AttributeValue::S(a.clone()));
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+            // DynamoDB refuses an update that would grow the item past 400 KB with a
+            // ValidationException; tell it from other validation failures by the size the
+            // item would have, not by the message.
+            Err(e) if e.code() == Some("ValidationException") => {
+                let mut grown = self.get_assets(quadkey, true).await?;
+                grown.extend(assets.iter().cloned());
+                let bytes = tile_item_size(&self.mosaic, quadkey, &grown);
+                if bytes > MAX_ITEM_BYTES {
+                    return Err(Error::ItemTooLarge {
+                        uri: self.uri.clone(),
+                        quadkey: quadkey.to_string(),
+                        bytes: Some(bytes),
+                    });
+                }
+                Err(self.sdk_error(e))
+            }
+            Err(e) => Err(self.sdk_error(e)),
+        }
+    }
+
+    /// Replaces the list of `quadkey` by `new` if it still equals `old` (deletes the item
+    /// when `new` is empty). `Ok(false)`: it changed meanwhile.
+    async fn swap_assets(&self, quadkey: &str, old: &[String], new: &[String]) -> Result<bool> {
+        let old_list = AttributeValue::L(old.iter().cloned().map(AttributeValue::S).collect());
+        let client = self.client().await;
+        let written = if new.is_empty() {
+            let sent = client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(self.key(quadkey)))
+                .condition_expression("#a = :old")
+                .expression_attribute_names("#a", "assets")
+                .expression_attribute_values(":old", old_list)
+                .send()
+                .await;
+            self.unless_conflict(sent)?.is_some()
+        } else {
+            let sent = client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(self.key(quadkey)))
+                .update_expression("SET #a = :new")
+                .condition_expression("#a = :old")
+                .expression_attribute_names("#a", "assets")
+                .expression_attribute_values(":old", old_list)
+                .expression_attribute_values(
+                    ":new",
+                    AttributeValue::L(new.iter().cloned().map(AttributeValue::S).collect()),
+                )
+                .send()
+                .await;
+            self.unless_conflict(sent)?.is_some()
+        };
+        Ok(written)
+    }
+}
+
+#[async_trait]
+impl TileIndex for DynamoDbWriter {
+    async fn metadata(&self) -> Result<MosaicJson> {
+        self.read_metadata().await
+    }
+
+    async fn add_assets(
+        &self,
+        quadkey: &str,
+        assets: &[String],
+        at: Position,
+    ) -> Result<Vec<String>> {
+        check_quadkey(quadkey)?;
+        let mut seen = HashSet::new();
+        let wanted: Vec<String> = assets.iter().filter(|a| seen.insert(*a)).cloned().collect();
+        let mut added = Vec::new();
+        // Prepending chunk by chunk: the last chunk goes first so the order is kept.
+        let mut chunks: Vec<Vec<String>> = wanted
+            .chunks(APPEND_CHUNK)
+            .map(<[String]>::to_vec)
+            .collect();
+        if at == Position::First {
+            chunks.reverse();
+        }
+        for chunk in chunks {
+            let mut todo = chunk;
+            let mut attempt = 0;
+            while !todo.is_empty() {
+                if self.append_if_absent(quadkey, &todo, at).await? {
+                    added.extend(todo);
+                    break;
+                }
+                // Some are there already (another writer, or a repeat): keep the rest.
+                let present: HashSet<String> =
+                    self.get_assets(quadkey, true).await?.into_iter().collect();
+                todo.retain(|a| !present.contains(a));
+                attempt += 1;
+                if attempt > MAX_ATTEMPTS {
+                    return Err(Error::transient(
+                        self.uri.clone(),
+                        format!("quadkey {quadkey}: too many conflicting writers"),
+                    ));
+                }
+            }
+        }
+        Ok(added)
+    }
+
+    async fn remove_assets(&self, quadkey: &str, assets: &[String]) -> Result<Vec<String>> {
+        check_quadkey(quadkey)?;
+        let drop: HashSet<&String> = assets.iter().collect();
+        let mut attempt = 0;
+        loop {
+            let old = self.get_assets(quadkey, true).await?;
+            let removed: Vec<String> = old.iter().filter(|a| drop.contains(a)).cloned().collect();
+            if removed.is_empty() {
+                return Ok(removed);
+            }
+            let new: Vec<String> = old.iter().filter(|a| !drop.contains(a)).cloned().collect();
+            if self.swap_assets(quadkey, &old, &new).await? {
+                let mut seen = HashSet::new();
+                return Ok(removed
+                    .into_iter()
+                    .filter(|a| seen.insert(a.clone()))
+                    .collect());
+            }
+            attempt += 1;
+            self.backoff(attempt, "remove assets").await?;
+        }
+    }
+
+    /// Only the fields an update changes (`version`, `bounds`, `center`, `mosaicjson`) are
+    /// set, under a condition on the version read; retried when another writer got there first.
+    /// One paginated `Query` over the mosaic's items.
+    async fn tiles(&self) -> Result<Vec<(String, Vec<String>)>> {
+        self.query_prefix("", true).await
+    }
+
+    async fn commit_metadata(&self, added: Option<[f64; 4]>) -> Result<MosaicJson> {
+        let mut attempt = 0;
+        loop {
+            let mut doc = self.read_metadata().await?;
+            let old_version = doc.version.clone();
+            doc.record_update(added.unwrap_or(doc.bounds))?;
+            let meta = doc.metadata();
+            let mut req = self
+                .client()
+                .await
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(self.key(METADATA_QUADKEY)))
+                .update_expression("SET #v = :v, #b = :b, #c = :c, #j = :j")
+                .condition_expression("#v = :old")
+                .expression_attribute_values(":old", AttributeValue::S(old_version));
+            for (name, field) in [
+                ("#v", "version"),
+                ("#b", "bounds"),
+                ("#c", "center"),
+                ("#j", "mosaicjson"),
+            ] {
+                let value = meta.get(field).cloned().unwrap_or(Value::Null);
+                req = req
+                    .expression_attribute_names(name, field)
+                    .expression_attribute_values(name.replace('#', ":"), to_attribute(value));
+            }
+            if self.unless_conflict(req.send().await)?.is_some() {
+                return Ok(doc);
+            }
+            attempt += 1;
+            self.backoff(attempt, "metadata update").await?;
+        }
+    }
+}
