@@ -2,6 +2,8 @@
 //! how to read its files. Tests read the set's manifests rather than hard-coding names, so
 //! they run unchanged on any data set of the same layout (`MOSAIC_REFDATA=/path/to/set`).
 
+pub mod conformance;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 

@@ -1,16 +1,21 @@
 //! The DynamoDB backend against a DynamoDB-compatible server on loopback (moto, started by
-//! `infra/services.sh`): reference look-ups round-tripped, create/overwrite/delete/list,
-//! pagination past 1 MB, concurrent per-quadkey updates, request counts, bad inputs, CLI.
+//! `infra/services.sh`): reference look-ups round-tripped, the per-quadkey edit suite shared
+//! with SQLite ([`mosaic_integration_tests::conformance`]), missing tables, orphans and
+//! listing, pagination past 1 MB, request counts (injected clients included), bad inputs,
+//! regions, the item size limit, the write lease, CLI.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use mosaic::backend::dynamodb::{self, DynamoDbClients, DynamoDbWriter};
+use mosaic::backend::dynamodb::{
+    self, CountRequests, DynamoDbClients, DynamoDbWriter, RequestStats,
+};
 use mosaic::backend::{self, MosaicRead, MosaicWrite, Position, TileIndex, WriteMode};
-use mosaic::create::{CreateOptions, Footprint, UpdateOptions};
+use mosaic::create::{CreateOptions, Footprint};
 use mosaic::index::LookupOptions;
 use mosaic::{Error, MosaicJson, Tile};
+use mosaic_integration_tests::conformance::{Database, Subject};
 use mosaic_integration_tests::{
     assert_cli_assets, assert_lookup_cases, case_mosaics, lookup_cases, mosaic_name, read_bytes,
     require_services, run_cli, run_cli_status, run_id,
@@ -169,36 +174,41 @@ async fn one_request_per_tile_lookup() {
     );
 }
 
+/// A table of its own for each conformance property.
+struct Table(String);
+
+impl Subject for Table {
+    fn uri(&self, mosaic: &str) -> String {
+        uri(&self.0, mosaic)
+    }
+
+    fn writer(&self, mosaic: &str) -> Arc<dyn Database> {
+        Arc::new(mosaic_at(&self.0, mosaic))
+    }
+}
+
+fn subject() -> Arc<dyn Subject> {
+    require_services();
+    Arc::new(Table(table("conformance")))
+}
+
+mosaic_integration_tests::tile_index_conformance!(subject());
+
+/// Beyond the lifecycle the conformance suite checks: a missing table, orphan items of an
+/// interrupted write cleared by the next write, listing, and a delete touching only its
+/// own mosaic of a shared table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn create_overwrite_delete_list() {
+async fn missing_tables_orphans_and_listing() {
     require_services();
     let t = table("lifecycle");
     let a = doc_of(&[("a.tif", [0.0, 0.0, 12.0, 12.0])], 6, 8);
-    let b = doc_of(&[("b.tif", [0.0, 0.0, 0.5, 0.5])], 6, 8);
-    assert!(b.tiles.len() < a.tiles.len());
-    let m = mosaic_at(&t, "m");
     // Reading before anything exists: the table is missing.
     assert!(matches!(
         backend::open(&uri(&t, "m")).await,
         Err(Error::NotFound { .. })
     ));
+    let m = mosaic_at(&t, "m");
     m.write(&a, WriteMode::Create).await.unwrap();
-    assert!(matches!(
-        m.write(&b, WriteMode::Create).await,
-        Err(Error::AlreadyExists { .. })
-    ));
-    // The refused write left the first mosaic intact.
-    assert_eq!(m.list_quadkeys().await.unwrap().len(), a.tiles.len());
-    m.write(&b, WriteMode::Overwrite).await.unwrap();
-    let keys: BTreeSet<String> = m.list_quadkeys().await.unwrap().into_iter().collect();
-    assert_eq!(keys, b.tiles.keys().cloned().collect::<BTreeSet<_>>());
-    let read = backend::open(&uri(&t, "m")).await.unwrap();
-    assert_eq!(
-        read.assets_for_point(0.25, 0.25, &Default::default())
-            .await
-            .unwrap(),
-        ["b.tif"]
-    );
     // Orphans of a write that stopped before its metadata item are cleared by the next write.
     put_raw_item(
         &t,
@@ -223,30 +233,70 @@ async fn create_overwrite_delete_list() {
             .unwrap()
             .contains(&"3333333".to_string())
     );
-    assert_eq!(
-        dynamodb::list_mosaics(&DynamoDbClients::from_env(), None, &t)
-            .await
-            .unwrap(),
-        ["m", "other"]
-    );
+    let list = || async { dynamodb::list_mosaics(&DynamoDbClients::from_env(), None, &t).await };
+    assert_eq!(list().await.unwrap(), ["m", "other"]);
     m.delete().await.unwrap();
-    assert!(matches!(
-        backend::open(&uri(&t, "m")).await,
-        Err(Error::NotFound { .. })
-    ));
     assert!(m.list_quadkeys().await.unwrap().is_empty());
-    assert!(matches!(m.delete().await, Err(Error::NotFound { .. })));
-    assert_eq!(
-        dynamodb::list_mosaics(&DynamoDbClients::from_env(), None, &t)
-            .await
-            .unwrap(),
-        ["other"]
-    );
+    assert_eq!(list().await.unwrap(), ["other"]);
     // Another mosaic of the same table is untouched.
     assert_eq!(
         mosaic_at(&t, "other").list_quadkeys().await.unwrap().len(),
         a.tiles.len()
     );
+}
+
+/// Clients injected with `DynamoDbClients::with_client`: every request of a writer, a
+/// reader and a listing goes through the given client (its own interceptor counts them,
+/// and so does the handle's), and a tile look-up at the quadkey zoom is exactly one `GetItem`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_client_carries_every_request() {
+    require_services();
+    let t = table("injected");
+    let counted = Arc::new(RequestStats::default());
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
+    let conf = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .interceptor(CountRequests::new(counted.clone()))
+        .build();
+    let clients = DynamoDbClients::with_client(aws_sdk_dynamodb::Client::from_conf(conf));
+    let handle = clients.stats();
+    let reset = || {
+        counted.reset();
+        handle.reset();
+    };
+    let doc = doc_of(&[("a.tif", [0.0, 0.0, 1.0, 1.0])], 6, 8);
+    let writer = || DynamoDbWriter::new(&uri(&t, "m"), None, &t, "m", clients.clone());
+
+    writer().write(&doc, WriteMode::Create).await.unwrap();
+    assert!(counted.total() > 0);
+    assert_eq!(
+        counted.count("BatchWriteItem") as usize,
+        doc.tiles.len().div_ceil(25)
+    );
+    assert_eq!(handle.snapshot(), counted.snapshot());
+
+    reset();
+    let reader = writer().open().await.unwrap();
+    let one_get: std::collections::BTreeMap<String, u64> = [("GetItem".to_string(), 1)].into();
+    assert_eq!(counted.snapshot(), one_get);
+    reset();
+    let (qk, assets) = doc.tiles.get_index(0).unwrap();
+    let tile = doc.tms().quadkey_to_tile(qk).unwrap();
+    let got = reader
+        .assets_for_tile(tile, &LookupOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(&got, assets);
+    assert_eq!(counted.snapshot(), one_get);
+    assert_eq!(handle.snapshot(), one_get);
+
+    reset();
+    assert_eq!(
+        dynamodb::list_mosaics(&clients, None, &t).await.unwrap(),
+        ["m"]
+    );
+    assert_eq!(counted.snapshot(), [("Scan".to_string(), 1)].into());
 }
 
 /// More than 1 MB of items: Query pages (LastEvaluatedKey) for listing, look-ups and delete.
@@ -290,129 +340,6 @@ async fn pagination_past_one_megabyte() {
     assert_eq!(backend.info(true).await.unwrap().quadkeys.len(), 300);
     m.delete().await.unwrap();
     assert!(m.list_quadkeys().await.unwrap().is_empty());
-}
-
-/// 50 writers add distinct and shared assets to overlapping quadkeys at once: every asset
-/// ends up exactly once where it was added, and every commit bumps the version once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_updaters_add_each_asset_once() {
-    require_services();
-    let t = table("concurrent");
-    let base = doc_of(&[("seed.tif", [0.0, 0.0, 1.0, 1.0])], 6, 9);
-    mosaic_at(&t, "m")
-        .write(&base, WriteMode::Create)
-        .await
-        .unwrap();
-    let quadkeys: Vec<String> = ["0", "1", "2", "3"]
-        .iter()
-        .flat_map(|a| ["0", "1"].iter().map(move |b| format!("12020{a}{b}")))
-        .collect();
-    let mut expected: HashMap<String, BTreeSet<String>> = HashMap::new();
-    let mut plans = Vec::new();
-    for i in 0..50usize {
-        let targets: Vec<String> = [0, 1, 3]
-            .iter()
-            .map(|k| quadkeys[(i + k) % quadkeys.len()].clone())
-            .collect();
-        let assets = vec![format!("distinct-{i}.tif"), format!("shared-{}.tif", i % 5)];
-        for qk in &targets {
-            expected
-                .entry(qk.clone())
-                .or_default()
-                .extend(assets.iter().cloned());
-        }
-        plans.push((targets, assets));
-    }
-    let mut tasks = Vec::new();
-    for (i, (targets, assets)) in plans.into_iter().enumerate() {
-        let t = t.clone();
-        tasks.push(tokio::spawn(async move {
-            let m = mosaic_at(&t, "m");
-            let at = if i % 2 == 0 {
-                Position::First
-            } else {
-                Position::Last
-            };
-            for qk in &targets {
-                m.add_assets(qk, &assets, at).await.unwrap();
-                // A repeat is a no-op.
-                assert!(m.add_assets(qk, &assets, at).await.unwrap().is_empty());
-            }
-            m.commit_metadata(Some([0.0, 0.0, 2.0, 2.0])).await.unwrap();
-        }));
-    }
-    for task in tasks {
-        task.await.unwrap();
-    }
-    let m = mosaic_at(&t, "m");
-    let backend = m.clone().open().await.unwrap();
-    for (qk, want) in &expected {
-        let got = backend
-            .query(&mosaic::index::QuadkeyQuery::Exact(qk.clone()))
-            .await
-            .unwrap();
-        let unique: BTreeSet<String> = got.iter().cloned().collect();
-        assert_eq!(unique.len(), got.len(), "{qk} has duplicates: {got:?}");
-        assert_eq!(&unique, want, "{qk}");
-    }
-    let meta = m.read_metadata().await.unwrap();
-    assert_eq!(meta.version, "1.0.50");
-    assert_eq!(meta.bounds[2], 2.0);
-    // Removal is per asset and idempotent; an emptied quadkey disappears.
-    let qk = &quadkeys[0];
-    let all: Vec<String> = expected[qk].iter().cloned().collect();
-    assert_eq!(m.remove_assets(qk, &all[..1]).await.unwrap(), &all[..1]);
-    assert!(m.remove_assets(qk, &all[..1]).await.unwrap().is_empty());
-    m.remove_assets(qk, &all).await.unwrap();
-    assert!(!m.list_quadkeys().await.unwrap().contains(qk));
-}
-
-/// `update` through the CLI-facing writer: new quadkeys inserted, assets not duplicated on a
-/// repeat, metadata bumped; same look-ups as the file backend's update for new assets.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn update_adds_footprints_idempotently() {
-    require_services();
-    let t = table("update");
-    let base = doc_of(&[("a.tif", [0.0, 0.0, 1.0, 1.0])], 6, 8);
-    let m = mosaic_at(&t, "m");
-    m.write(&base, WriteMode::Create).await.unwrap();
-    let more = [Footprint::from_bbox("b.tif", [0.5, 0.5, 5.0, 5.0])];
-    let after = m.update(&more, &UpdateOptions::default()).await.unwrap();
-    assert_eq!(after.version, "1.0.1");
-    assert_eq!(after.bounds, [0.0, 0.0, 5.0, 5.0]);
-    let mut reference = base.clone();
-    reference.update(&more, &UpdateOptions::default()).unwrap();
-    let keys: BTreeSet<String> = m.list_quadkeys().await.unwrap().into_iter().collect();
-    assert_eq!(keys, reference.tiles.keys().cloned().collect());
-    let read = m.clone().open().await.unwrap();
-    for (qk, assets) in &reference.tiles {
-        let tile = reference.tms().quadkey_to_tile(qk).unwrap();
-        assert_eq!(
-            &read
-                .assets_for_tile(tile, &Default::default())
-                .await
-                .unwrap(),
-            assets,
-            "{qk}"
-        );
-    }
-    // Again: nothing is duplicated (cogeo-mosaic would list b.tif twice), the version moves.
-    let again = m.update(&more, &UpdateOptions::default()).await.unwrap();
-    assert_eq!(again.version, "1.0.2");
-    let read = m.clone().open().await.unwrap();
-    assert_eq!(
-        read.assets_for_point(0.75, 0.75, &Default::default())
-            .await
-            .unwrap(),
-        ["b.tif", "a.tif"]
-    );
-    // Updating a mosaic that does not exist.
-    assert!(matches!(
-        mosaic_at(&t, "absent")
-            .update(&more, &UpdateOptions::default())
-            .await,
-        Err(Error::NotFound { .. })
-    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -500,13 +427,6 @@ async fn bad_inputs_are_typed_errors() {
             .unwrap()
             .is_empty()
     );
-    // Editing something that is not a quadkey (the metadata key included).
-    assert!(matches!(
-        mosaic_at(&t, "m")
-            .add_assets("-1", &["x".into()], Position::First)
-            .await,
-        Err(Error::InvalidInput(_))
-    ));
 }
 
 /// The region of the URI is the one used: a table written in us-gov-west-1 is not in us-east-1.
@@ -681,72 +601,4 @@ async fn concurrent_creators_do_not_mix_items() {
         docs[winners[0]].tiles.clone().into_iter().collect();
     expected.sort();
     assert_eq!(stored, expected);
-}
-
-/// The ingest primitive refuses what it would store unreadably: a quadkey of another zoom,
-/// a mosaic that does not exist, bounds that are not finite.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn add_asset_checks_before_editing() {
-    require_services();
-    let t = table("ingest");
-    let doc = doc_of(&[("a.tif", [0.0, 0.0, 1.0, 1.0])], 6, 8);
-    let m = mosaic_at(&t, "m");
-    m.write(&doc, WriteMode::Create).await.unwrap();
-    let qk = doc.tiles.keys().next().unwrap().clone();
-    assert!(matches!(
-        backend::add_asset(&m, "b.tif", &[format!("{qk}0")], Position::First, None).await,
-        Err(Error::InvalidInput(_))
-    ));
-    let absent = mosaic_at(&t, "absent");
-    assert!(matches!(
-        backend::add_asset(
-            &absent,
-            "b.tif",
-            std::slice::from_ref(&qk),
-            Position::First,
-            None
-        )
-        .await,
-        Err(Error::NotFound { .. })
-    ));
-    assert!(absent.list_quadkeys().await.unwrap().is_empty());
-    assert!(matches!(
-        m.commit_metadata(Some([f64::NEG_INFINITY, 0.0, 1.0, 1.0]))
-            .await,
-        Err(Error::InvalidInput(_))
-    ));
-    // And the happy path: once, then a no-op.
-    assert_eq!(
-        backend::add_asset(
-            &m,
-            "b.tif",
-            std::slice::from_ref(&qk),
-            Position::First,
-            Some([0.0, 0.0, 1.0, 1.0])
-        )
-        .await
-        .unwrap(),
-        1
-    );
-    assert_eq!(
-        backend::add_asset(
-            &m,
-            "b.tif",
-            std::slice::from_ref(&qk),
-            Position::First,
-            None
-        )
-        .await
-        .unwrap(),
-        0
-    );
-    let read = m.clone().open().await.unwrap();
-    assert_eq!(
-        read.query(&mosaic::index::QuadkeyQuery::Exact(qk.clone()))
-            .await
-            .unwrap(),
-        ["b.tif", "a.tif"]
-    );
-    assert_eq!(read.document().version, "1.0.2");
-    assert_eq!(backend::remove_asset(&m, "b.tif", &[qk]).await.unwrap(), 1);
 }

@@ -1,14 +1,14 @@
 //! SQLite backend: every mosaic of the reference look-up cases round-trips through one
-//! database file and answers every case as cogeo-mosaic did; many concurrent writers edit
-//! one mosaic without losing or duplicating anything.
+//! database file and answers every case as cogeo-mosaic did; the per-quadkey edit suite
+//! shared with DynamoDB ([`mosaic_integration_tests::conformance`]) runs on a file of its own.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use mosaic::backend::sqlite::{SqliteReader, SqliteWriter, list_mosaics};
-use mosaic::backend::{MosaicRead, MosaicWrite, Position, TileIndex, WriteMode};
-use mosaic::index::QuadkeyQuery;
+use mosaic::backend::{MosaicRead, MosaicWrite, WriteMode};
 use mosaic::{Error, MosaicJson};
+use mosaic_integration_tests::conformance::{Database, Subject};
 use mosaic_integration_tests::{
     assert_cli_assets, assert_lookup_cases, case_mosaics, lookup_cases, mosaic_name, read_bytes,
     run_cli, run_cli_status,
@@ -17,6 +17,39 @@ use mosaic_integration_tests::{
 fn uri(path: &str, mosaic: &str) -> String {
     format!("sqlite:///{path}:{mosaic}")
 }
+
+/// A database file of its own for each conformance property.
+#[derive(Debug)]
+struct SqliteFile {
+    _dir: tempfile::TempDir,
+    path: String,
+}
+
+impl Subject for SqliteFile {
+    fn uri(&self, mosaic: &str) -> String {
+        uri(&self.path, mosaic)
+    }
+
+    fn writer(&self, mosaic: &str) -> Arc<dyn Database> {
+        Arc::new(SqliteWriter::new(
+            &uri(&self.path, mosaic),
+            &self.path,
+            mosaic,
+        ))
+    }
+}
+
+fn subject() -> Arc<dyn Subject> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir
+        .path()
+        .join("conformance.db")
+        .to_string_lossy()
+        .into_owned();
+    Arc::new(SqliteFile { _dir: dir, path })
+}
+
+mosaic_integration_tests::tile_index_conformance!(subject());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_lookup_case_matches_through_sqlite() {
@@ -64,105 +97,6 @@ async fn every_lookup_case_matches_through_sqlite() {
         async move { backend }
     })
     .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
-async fn concurrent_writers_lose_nothing_and_duplicate_nothing() {
-    const WRITERS: usize = 50;
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("edits.db").to_string_lossy().into_owned();
-    let name = "edits";
-
-    let mut doc = MosaicJson::new(3, 6);
-    doc.quadkey_zoom = Some(4);
-    doc.tiles
-        .insert("0000".into(), vec!["seed.tif".into(), "shared.tif".into()]);
-    SqliteWriter::new(&uri(&db, name), &db, name)
-        .write(&doc, WriteMode::Create)
-        .await
-        .unwrap();
-
-    let quadkeys = ["0000", "0001", "0002", "0003", "0010"];
-    // Writer i edits three overlapping quadkeys with: its own asset, one shared by 1 in 5
-    // writers, one shared by all, and its own asset again.
-    let plan = |i: usize| -> Vec<(&'static str, Vec<String>)> {
-        (0..3)
-            .map(|k| {
-                (
-                    quadkeys[(i + k) % quadkeys.len()],
-                    vec![
-                        format!("own-{i}.tif"),
-                        format!("group-{}.tif", i % 5),
-                        "shared.tif".to_string(),
-                        format!("own-{i}.tif"),
-                    ],
-                )
-            })
-            .collect()
-    };
-
-    let mut tasks = Vec::new();
-    for i in 0..WRITERS {
-        let (db, edits) = (db.clone(), plan(i));
-        tasks.push(tokio::spawn(async move {
-            let writer = SqliteWriter::new(&uri(&db, name), &db, name);
-            let at = if i % 2 == 0 {
-                Position::First
-            } else {
-                Position::Last
-            };
-            for (qk, assets) in &edits {
-                writer.add_assets(qk, assets, at).await.unwrap();
-            }
-            // the same edits again change nothing
-            for (qk, assets) in &edits {
-                assert!(writer.add_assets(qk, assets, at).await.unwrap().is_empty());
-            }
-            writer
-                .commit_metadata(Some([0.0, 0.0, 1.0, 1.0]))
-                .await
-                .unwrap()
-        }));
-    }
-    let mut versions = HashSet::new();
-    for task in tasks {
-        versions.insert(task.await.unwrap().version);
-    }
-    // every commit saw the one before it
-    assert_eq!(versions.len(), WRITERS);
-
-    let backend = SqliteReader::open(&uri(&db, name), &db, name)
-        .await
-        .unwrap();
-    assert_eq!(backend.document().version, format!("1.0.{WRITERS}"));
-    assert_eq!(backend.document().bounds, [-180.0, -90.0, 180.0, 90.0]);
-
-    // the expected set of each quadkey
-    let mut expected: BTreeMap<&str, HashSet<String>> = BTreeMap::new();
-    expected
-        .entry("0000")
-        .or_default()
-        .extend(["seed.tif".to_string(), "shared.tif".to_string()]);
-    for i in 0..WRITERS {
-        for (qk, assets) in plan(i) {
-            expected.entry(qk).or_default().extend(assets);
-        }
-    }
-    let mut keys = backend.quadkeys().await.unwrap();
-    keys.sort();
-    assert_eq!(
-        keys,
-        expected.keys().map(|k| k.to_string()).collect::<Vec<_>>()
-    );
-    for (qk, want) in &expected {
-        let got = backend
-            .query(&QuadkeyQuery::Exact(qk.to_string()))
-            .await
-            .unwrap();
-        let unique: HashSet<String> = got.iter().cloned().collect();
-        assert_eq!(unique.len(), got.len(), "{qk}: duplicates in {got:?}");
-        assert_eq!(&unique, want, "{qk}");
-    }
 }
 
 /// The CLI contract on SQLite: `create -o sqlite:///…`, `info`, `assets`, `update`, `list`,

@@ -39,7 +39,7 @@
 //!
 //! - Each mosaic table gets an index on `quadkey`, named `"<name>:quadkey"`: mosaic names
 //!   are `[A-Za-z0-9_.-]`, so that name can never be another mosaic's table. It is created
-//!   by [`SqliteWriter::write`], and on the first edit of a mosaic written by cogeo-mosaic
+//!   by [`SqliteWriter::write`](MosaicWrite::write), and on the first edit of a mosaic written by cogeo-mosaic
 //!   (which creates none). cogeo-mosaic ignores it; `DROP TABLE` drops it with the table.
 //! - A tile below `quadkey_zoom` is one range query over the index
 //!   (`quadkey >= prefix AND quadkey < upper bound`), not 4^(qz−z) point queries.
@@ -62,7 +62,7 @@
 //! A [`SqliteReader`] keeps one read-only connection and the metadata read when it was
 //! opened (reopen it to see a later update's metadata; tiles are always read live). A
 //! [`SqliteWriter`] opens one read-write connection on first use (creating the file only for
-//! [`SqliteWriter::write`]). Each connection sits behind a mutex (calls through one backend
+//! [`SqliteWriter::write`](MosaicWrite::write)). Each connection sits behind a mutex (calls through one backend
 //! are serialised) and every SQLite call runs on tokio's blocking pool. Writers in other
 //! processes, cogeo-mosaic included, are coordinated by SQLite's own locks.
 //!
@@ -85,6 +85,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+#[cfg(doc)]
+use super::MosaicWrite;
+#[cfg(doc)]
+use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result, pyjson};
 
 pub use metadata::list_mosaics;

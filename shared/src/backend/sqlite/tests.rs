@@ -1,4 +1,7 @@
-//! Unit tests of the SQLite backend: layout, lifecycle, updates, legacy and corrupt databases.
+//! Unit tests of the SQLite backend: layout, listing, legacy and corrupt databases, names.
+//! Per-quadkey edits, updates and the write/overwrite/delete lifecycle are checked by the
+//! conformance suite shared with DynamoDB (`tests/src/conformance.rs`, run by
+//! `tests/tests/sqlite.rs`).
 
 use std::path::Path;
 
@@ -263,50 +266,6 @@ async fn stored_layout_is_cogeo_mosaics() {
 }
 
 #[tokio::test]
-async fn create_refuses_overwrite_replaces_delete_removes() {
-    let db = db();
-    let first = sample(None);
-    let w = writer(&db.path, "m");
-    w.write(&first, WriteMode::Create).await.unwrap();
-    let mut second = MosaicJson::from_footprints(
-        &[Footprint::from_bbox("z.tif", [10.0, 10.0, 11.0, 11.0])],
-        &CreateOptions::new(6, 8),
-    )
-    .unwrap();
-    second.version = "2.0.0".into();
-    // a second writer, its own connection
-    let e = writer(&db.path, "m")
-        .write(&second, WriteMode::Create)
-        .await
-        .unwrap_err();
-    assert!(matches!(e, Error::AlreadyExists { .. }), "{e:?}");
-    let backend = open(&db.path, "m").await.unwrap();
-    assert_eq!(*backend.document(), metadata_of(&first, "m"));
-    assert_same_answers(&backend, &first).await;
-    drop(backend);
-
-    w.write(&second, WriteMode::Overwrite).await.unwrap();
-    let backend = open(&db.path, "m").await.unwrap();
-    assert_eq!(*backend.document(), metadata_of(&second, "m"));
-    assert_eq!(
-        backend.quadkeys().await.unwrap(),
-        second.tiles.keys().cloned().collect::<Vec<_>>()
-    );
-    assert_eq!(list_mosaics(&db.path).await.unwrap(), ["m"]);
-
-    w.delete().await.unwrap();
-    assert!(matches!(
-        open(&db.path, "m").await,
-        Err(Error::NotFound { .. })
-    ));
-    assert!(matches!(w.delete().await, Err(Error::NotFound { .. })));
-    assert!(list_mosaics(&db.path).await.unwrap().is_empty());
-    // and written again after its deletion
-    w.write(&first, WriteMode::Create).await.unwrap();
-    assert_same_answers(&open(&db.path, "m").await.unwrap(), &first).await;
-}
-
-#[tokio::test]
 async fn list_keeps_mosaics_with_a_table() {
     let db = db();
     for name in ["b", "a", "c"] {
@@ -344,155 +303,6 @@ async fn list_keeps_mosaics_with_a_table() {
     assert_eq!(list_mosaics(&db.path).await.unwrap(), ["b", "a", "ghost"]);
     assert!(matches!(
         list_mosaics("/definitely/not/here.db").await,
-        Err(Error::NotFound { .. })
-    ));
-}
-
-#[tokio::test]
-async fn update_inserts_new_quadkeys_and_is_idempotent() {
-    for add_first in [true, false] {
-        let db = db();
-        let mut doc = sample(None);
-        doc.mosaicjson = "0.0.2".into();
-        let w = writer(&db.path, "m");
-        w.write(&doc, WriteMode::Create).await.unwrap();
-        let new = [
-            Footprint::from_bbox("e.tif", [1.5, 0.5, 6.0, 2.5]),
-            Footprint::from_bbox("a.tif", [0.0, 0.0, 2.0, 2.0]),
-        ];
-        let opts = UpdateOptions {
-            add_first,
-            ..UpdateOptions::default()
-        };
-        let meta = w.update(&new, &opts).await.unwrap();
-        assert_eq!(meta.version, "1.0.1");
-        assert_eq!(meta.mosaicjson, "0.0.3");
-        assert!(meta.tiles.is_empty());
-
-        // the memory model, without duplicates
-        let mut expected = doc.clone();
-        let additions = doc.additions(&new, &opts).unwrap();
-        for (qk, assets) in &additions.tiles {
-            let list = expected.tiles.entry(qk.clone()).or_default();
-            let fresh: Vec<String> = assets
-                .iter()
-                .filter(|a| !list.contains(a))
-                .cloned()
-                .collect();
-            if add_first {
-                list.splice(0..0, fresh);
-            } else {
-                list.extend(fresh);
-            }
-        }
-        expected.record_update(additions.bounds).unwrap();
-        assert!(additions.tiles.keys().any(|k| !doc.tiles.contains_key(k)));
-
-        let backend = open(&db.path, "m").await.unwrap();
-        assert_eq!(*backend.document(), metadata_of(&expected, "m"));
-        assert_same_answers(&backend, &expected).await;
-        let mut keys = backend.quadkeys().await.unwrap();
-        keys.sort();
-        let mut want: Vec<String> = expected.tiles.keys().cloned().collect();
-        want.sort();
-        assert_eq!(keys, want);
-
-        // the same footprints again: nothing added, version bumped
-        let meta = w.update(&new, &opts).await.unwrap();
-        assert_eq!(meta.version, "1.0.2");
-        let backend = open(&db.path, "m").await.unwrap();
-        expected.increase_version().unwrap();
-        assert_eq!(*backend.document(), metadata_of(&expected, "m"));
-        assert_same_answers(&backend, &expected).await;
-    }
-}
-
-#[tokio::test]
-async fn per_quadkey_edits() {
-    let db = db();
-    let w = writer(&db.path, "m");
-    w.write(&sample(None), WriteMode::Create).await.unwrap();
-    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
-    let read = |qk: &str| {
-        let (path, qk) = (db.path.clone(), qk.to_string());
-        async move {
-            open(&path, "m")
-                .await
-                .unwrap()
-                .query(&QuadkeyQuery::Exact(qk))
-                .await
-                .unwrap()
-        }
-    };
-    let qk = "3333333";
-    assert!(read(qk).await.is_empty());
-    assert_eq!(
-        w.add_assets(qk, &s(&["x", "y", "x"]), Position::First)
-            .await
-            .unwrap(),
-        ["x", "y"]
-    );
-    assert_eq!(read(qk).await, ["x", "y"]);
-    assert!(
-        w.add_assets(qk, &s(&["y", "x"]), Position::First)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        w.add_assets(qk, &s(&["z", "x"]), Position::First)
-            .await
-            .unwrap(),
-        ["z"]
-    );
-    assert_eq!(
-        w.add_assets(qk, &s(&["w"]), Position::Last).await.unwrap(),
-        ["w"]
-    );
-    assert_eq!(read(qk).await, ["z", "x", "y", "w"]);
-    assert_eq!(
-        w.remove_assets(qk, &s(&["x", "nope", "x"])).await.unwrap(),
-        ["x"]
-    );
-    assert_eq!(read(qk).await, ["z", "y", "w"]);
-    assert_eq!(
-        w.remove_assets(qk, &s(&["z", "y", "w"])).await.unwrap(),
-        ["z", "y", "w"]
-    );
-    let backend = open(&db.path, "m").await.unwrap();
-    assert!(!backend.quadkeys().await.unwrap().contains(&qk.to_string()));
-    assert!(w.remove_assets(qk, &s(&["z"])).await.unwrap().is_empty());
-    assert!(matches!(
-        w.add_assets("04", &s(&["a"]), Position::First).await,
-        Err(Error::InvalidInput(_))
-    ));
-
-    let before = backend.document();
-    let meta = w.commit_metadata(None).await.unwrap();
-    assert_eq!(meta.version, "1.0.1");
-    assert_eq!(meta.bounds, before.bounds);
-    let meta = w
-        .commit_metadata(Some([-50.0, -1.0, 1.0, 60.0]))
-        .await
-        .unwrap();
-    assert_eq!(meta.version, "1.0.2");
-    assert_eq!(
-        meta.bounds,
-        [-50.0, before.bounds[1], before.bounds[2], 60.0]
-    );
-    assert_eq!(*open(&db.path, "m").await.unwrap().document(), meta);
-    // a writer of a mosaic that does not exist
-    let ghost = writer(&db.path, "ghost");
-    assert!(matches!(
-        ghost.add_assets(qk, &s(&["a"]), Position::First).await,
-        Err(Error::NotFound { .. })
-    ));
-    assert!(matches!(
-        ghost.commit_metadata(None).await,
-        Err(Error::NotFound { .. })
-    ));
-    assert!(matches!(
-        ghost.update(&footprints(), &UpdateOptions::default()).await,
         Err(Error::NotFound { .. })
     ));
 }

@@ -13,6 +13,8 @@ use super::connection::{
 use super::edits::{add_edit, apply_edit, ensure_index};
 use super::metadata::{commit_metadata_in, metadata_values, read_metadata};
 use super::{METADATA_COLUMNS, METADATA_TABLE, SCHEMA_VERSION, Target, check_name, py_dumps};
+#[cfg(doc)]
+use crate::backend::TileIndex;
 use crate::backend::{MosaicWrite, Position, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
 use crate::error::run_blocking;
