@@ -11,9 +11,10 @@
 //!
 //! ```no_run
 //! # async fn run() -> mosaic::Result<()> {
-//! use mosaic::stac::{ItemAccessor, SearchOptions, footprints_from_items, search};
+//! use mosaic::stac::{ItemAccessor, SearchOptions, client, footprints_from_items, search};
 //! let query = serde_json::json!({"collections": ["sentinel-2-l2a"], "bbox": [10, 45, 11, 46]});
-//! let items = search("https://example.com/search", &query, &SearchOptions::default()).await?;
+//! let http = client()?; // once per process
+//! let items = search(&http, "https://example.com/search", &query, &SearchOptions::default()).await?;
 //! let footprints = footprints_from_items(&items, &ItemAccessor::Asset("visual".into()))?;
 //! # Ok(()) }
 //! ```

@@ -33,6 +33,9 @@ fn s3_record(event_name: &str, bucket: &str, raw_key: &str) -> Value {
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
         "eventTime": "2026-11-25T06:00:00.000Z", "eventName": event_name,
         "userIdentity": {"principalId": "AWS:TEST"},
+        // Every notification S3 sends has these (aws_lambda_events requires them).
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
         "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
                "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
                "object": {"key": raw_key, "size": 1, "eTag": "0", "sequencer": "0A"}}

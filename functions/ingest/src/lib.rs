@@ -16,7 +16,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> mosaic::Result<()> {
-//! let ingest = ingest::Ingest::new(ingest::Config::new("dynamodb:///mosaics:cogs"))?;
+//! let backends = mosaic::backend::Backends::from_env(); // once per process, in `main`
+//! let ingest = ingest::Ingest::new(ingest::Config::new("dynamodb:///mosaics:cogs"), &backends)?;
 //! let answer = ingest.handle(serde_json::json!({
 //!     "source": "aws.s3", "detail-type": "Object Created",
 //!     "detail": {"bucket": {"name": "cogs"}, "object": {"key": "2026/scene.tif"}}

@@ -29,18 +29,22 @@ pub fn required_feature(uri: &MosaicUri) -> Option<&'static str> {
     }
 }
 
+/// The backend features and whether this build has them on.
+const BACKEND_FEATURES: &[(&str, bool)] = &[
+    ("s3", cfg!(feature = "s3")),
+    ("gcs", cfg!(feature = "gcs")),
+    ("azure", cfg!(feature = "azure")),
+    ("http", cfg!(feature = "http")),
+    ("dynamodb", cfg!(feature = "dynamodb")),
+    ("sqlite", cfg!(feature = "sqlite")),
+    ("stac", cfg!(feature = "stac")),
+];
+
 /// Whether this build has `feature` on.
 fn built_with(feature: &str) -> bool {
-    match feature {
-        "s3" => cfg!(feature = "s3"),
-        "gcs" => cfg!(feature = "gcs"),
-        "azure" => cfg!(feature = "azure"),
-        "http" => cfg!(feature = "http"),
-        "dynamodb" => cfg!(feature = "dynamodb"),
-        "sqlite" => cfg!(feature = "sqlite"),
-        "stac" => cfg!(feature = "stac"),
-        _ => false,
-    }
+    BACKEND_FEATURES
+        .iter()
+        .any(|(name, on)| *name == feature && *on)
 }
 
 /// [`Error::Unsupported`] for a scheme this build cannot serve, naming the cargo feature
