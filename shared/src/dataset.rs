@@ -106,10 +106,11 @@ fn configure_gdal_defaults_now() {
         ("GDAL_HTTP_MAX_RETRY", "2"),
         ("GDAL_HTTP_RETRY_DELAY", "0.5"),
     ] {
-        if std::env::var_os(key).is_none()
-            && gdal::config::get_config_option(key, "")
-                .unwrap_or_default()
-                .is_empty()
+        // GDAL's own look-up: its configuration, then the process environment (where an
+        // operator's GDAL_* setting wins over ours).
+        if gdal::config::get_config_option(key, "")
+            .unwrap_or_default()
+            .is_empty()
         {
             let _ = gdal::config::set_config_option(key, value);
         }
