@@ -432,6 +432,43 @@ where
 mod tests {
     use super::*;
 
+    #[test]
+    fn each_class_reports_its_lambda_error_type() {
+        let io = |kind| Error::io("/x", std::io::Error::from(kind));
+        let cases = [
+            (Error::transient("s3://b/m", "503"), "Retryable.Storage"),
+            (Error::storage("s3://b/m", "not JSON"), "Permanent.Storage"),
+            (Error::auth("s3://b/m", "403"), "Permanent.Auth"),
+            (Error::NotFound { uri: "m".into() }, "Permanent.NotFound"),
+            (Error::InvalidInput("zoom".into()), "Permanent.InvalidInput"),
+            (
+                Error::Dataset {
+                    path: "a.tif".into(),
+                    reason: "HTTP 500".into(),
+                },
+                "Retryable.Dataset",
+            ),
+            (io(std::io::ErrorKind::TimedOut), "Retryable.Io"),
+            (io(std::io::ErrorKind::PermissionDenied), "Permanent.Io"),
+            (Error::Internal("panic".into()), "Permanent.Internal"),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.lambda_error_type(), want, "{e}");
+            // One failure shared by many waiters answers as itself.
+            let shared = Error::Shared(Arc::new(e));
+            assert_eq!(shared.lambda_error_type(), want);
+            assert_eq!(shared.root().kind(), shared.kind());
+        }
+        // The cause stays reachable.
+        let e = Error::transient("s3://b/m", Context::new("reading", "connection reset"));
+        let source = std::error::Error::source(&e).unwrap();
+        assert_eq!(source.to_string(), "reading: connection reset");
+        assert_eq!(
+            e.to_string(),
+            "storage error for s3://b/m: reading: connection reset"
+        );
+    }
+
     #[tokio::test]
     async fn a_panicking_blocking_task_is_an_internal_error() {
         let e = run_blocking("probe", || -> Result<()> { panic!("boom") })
