@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local stand-ins for the cloud services the tests talk to, on free loopback ports:
 #   S3 + DynamoDB (moto server, PyPI; conditional writes made atomic by moto_serial.py), Azure Blob (Azurite, npm), GCS (gcp-storage-emulator + shim,
-#   PyPI), plain HTTP with Range support (RangeHTTPServer, PyPI); cfn-lint (PyPI) checks template.yaml;
+#   PyPI), plain HTTP with Range support (RangeHTTPServer, PyPI);
 #   the Lambda runtime API (cargo-lambda, PyPI) runs the function binaries as Lambda would;
 #   a STAC API (stac-fastapi-pgstac + pypgstac, PyPI, on Debian's PostgreSQL 15 + PostGIS 3).
 #
@@ -12,7 +12,7 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 SVC_DIR=${SVC_DIR:-${TMPDIR:-/tmp}/mosaic-services}
-PIP_PKGS=('moto[server]==5.2.5' 'gcp-storage-emulator==2026.7.19' 'rangehttpserver==1.4.0' 'cfn-lint==1.58.0')
+PIP_PKGS=('moto[server]==5.2.5' 'gcp-storage-emulator==2026.7.19' 'rangehttpserver==1.4.0')
 AZURITE_KEY='Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=='
 log() { echo "[services] $*" >&2; }
 
@@ -21,8 +21,7 @@ install() {
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     log "node/npm missing"; return 1
   fi
-  if [ ! -x "$SVC_DIR/venv/bin/moto_server" ] || [ ! -x "$SVC_DIR/venv/bin/gcp-storage-emulator" ] ||
-    [ ! -x "$SVC_DIR/venv/bin/cfn-lint" ]; then
+  if [ ! -x "$SVC_DIR/venv/bin/moto_server" ] || [ ! -x "$SVC_DIR/venv/bin/gcp-storage-emulator" ]; then
     log "pip install ${PIP_PKGS[*]}"
     python3 -m venv "$SVC_DIR/venv" && "$SVC_DIR/venv/bin/pip" install -q --disable-pip-version-check "${PIP_PKGS[@]}" || return 1
   fi

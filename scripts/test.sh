@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash infra/install-deps.sh --browser
+# sam, cfn-lint and cargo-lambda, for the template's lint test (tests/tests/template.rs).
+bash infra/tools.sh
 
 if [ ! -d "${MOSAIC_REFDATA:-../shared/refdata/public}" ]; then
   echo "reference data not found at ${MOSAIC_REFDATA:-../shared/refdata/public}" >&2

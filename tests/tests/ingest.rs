@@ -481,3 +481,66 @@ async fn concurrent_invocations_converge() {
     let doc = backend::open(&uri).await.unwrap().document();
     assert_eq!(doc.version, format!("1.0.{}", 2 * (cogs().len() - 1)));
 }
+
+/// The ingest artifact (scripts/package.sh) alone - copied into an empty folder, an empty
+/// environment but for the way to moto - applies an S3 notification to a DynamoDB index
+/// on moto, reading the COG through its own GDAL's `/vsis3/`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the Lambda artifacts: bash scripts/package.sh runs it"]
+async fn artifact_alone_applies_an_s3_event() {
+    require_services();
+    let lambda_dir = std::env::var_os("MOSAIC_LAMBDA_DIR")
+        .map(std::path::PathBuf::from)
+        .expect("MOSAIC_LAMBDA_DIR: the artifacts' folder (bash scripts/package.sh sets it)");
+    let folder = tempfile::tempdir().unwrap();
+    let bin = folder.path().join("bootstrap");
+    std::fs::copy(lambda_dir.join("ingest/bootstrap"), &bin).unwrap();
+    let prefix = upload_cogs().await;
+    let uri = format!("dynamodb:///artifact-{}:rgb", run_id());
+    start_mosaic(&uri, &prefix).await;
+    let event = folder.path().join("event.json");
+    std::fs::write(
+        &event,
+        json!({"Records": [s3_notification("ObjectCreated:Put", &key(&prefix, &cogs()[1]))]})
+            .to_string(),
+    )
+    .unwrap();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.env_clear()
+        .current_dir(folder.path())
+        .arg(&event)
+        .env("MOSAIC_URI", &uri)
+        .env("AWS_S3_ENDPOINT", host)
+        .env("AWS_HTTPS", "NO")
+        .env("AWS_VIRTUAL_HOSTING", "FALSE");
+    for k in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "AWS_ENDPOINT_URL",
+    ] {
+        if let Ok(v) = std::env::var(k) {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        answer["outcomes"][0]["quadkeys"].as_u64().unwrap() > 0,
+        "{answer}"
+    );
+    assert!(
+        stored_tiles(&uri)
+            .await
+            .values()
+            .any(|a| a.contains(&asset(&prefix, &cogs()[1]))),
+        "the COG is in the index"
+    );
+}

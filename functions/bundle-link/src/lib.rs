@@ -1,0 +1,53 @@
+//! The last link arguments of a binary built with `mosaic/bundled-gdal`.
+//!
+//! `gdal-src` links GDAL as a static archive but does not name what that archive needs
+//! beyond PROJ, curl and SQLite: the ZSTD and WebP codecs turned on by
+//! `infra/gdal/bundle.cmake`, and the C++ runtime (`link-cplusplus` is told to link
+//! nothing, so that it is not `libstdc++.so`). Static archives must come *after* the archive
+//! that uses them on the linker's command line, and the order of native libraries between
+//! unrelated crates is not under our control; `-C link-arg`s come after every library, so
+//! the binary's own build script adds them there. Called from the build scripts of the
+//! functions that render or read COGs (`tiler`, `ingest`):
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() {
+//!     bundle_link::link_bundled_gdal();
+//! }
+//! ```
+
+use std::env;
+use std::process::Command;
+
+/// Static archives appended after GDAL, in dependency order.
+const ARCHIVES: &[&str] = &["libwebp.a", "libzstd.a", "libstdc++.a"];
+
+/// Emits the link arguments when the package's `bundled-gdal` feature is on; does nothing
+/// otherwise (the development build links the system GDAL, which brings its own).
+pub fn link_bundled_gdal() {
+    println!("cargo:rerun-if-env-changed=CARGO_FEATURE_BUNDLED_GDAL");
+    if env::var_os("CARGO_FEATURE_BUNDLED_GDAL").is_none() {
+        return;
+    }
+    for archive in ARCHIVES {
+        let path = archive_path(archive);
+        println!("cargo:rustc-link-arg-bins={path}");
+    }
+    // libstdc++ uses libm; the C library and libgcc_s follow from the compiler driver.
+    println!("cargo:rustc-link-arg-bins=-lm");
+}
+
+/// The full path of a static archive in the C compiler's search path.
+fn archive_path(name: &str) -> String {
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".to_owned());
+    let out = Command::new(&cc)
+        .arg(format!("-print-file-name={name}"))
+        .output()
+        .unwrap_or_else(|e| panic!("{cc} -print-file-name={name}: {e}"));
+    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    // The compiler echoes the bare name back when it does not find the file.
+    if !path.starts_with('/') {
+        panic!("{name} not found by {cc}: bash infra/install-deps.sh --bundle installs it");
+    }
+    path
+}

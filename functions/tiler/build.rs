@@ -1,0 +1,3 @@
+fn main() {
+    bundle_link::link_bundled_gdal();
+}
