@@ -27,8 +27,9 @@ export PATH="$PWD/target/tools/venv/bin:$PATH"
 start=$SECONDS
 for function in tiler ingest stac-mosaic; do
   echo "[package] $function" >&2
-  # Features and compiler come from the package's [package.metadata.lambda.build].
-  cargo lambda build --release --bin "$function" --output-format zip
+  # As `sam build` does (CodeUri: functions/NAME): from the package's folder, so that cargo
+  # resolves its features alone; features and compiler come from [package.metadata.lambda.build].
+  (cd "functions/$function" && cargo lambda build --release --bin "$function" --output-format zip)
   # cargo-lambda's zip layout holds the bootstrap; keep it unpacked beside it as well.
   (cd "target/lambda/$function" && rm -f bootstrap && unzip -q -o bootstrap.zip bootstrap)
 done
@@ -45,5 +46,5 @@ bash infra/services.sh start "$svc_env"
 # shellcheck disable=SC1090
 source "$svc_env"
 MOSAIC_LAMBDA_DIR="$PWD/target/lambda" \
-  cargo test -p mosaic-integration-tests --test artifacts -- --ignored --test-threads 1
+  cargo test -p mosaic-integration-tests --test artifacts --test ingest -- --ignored --test-threads 1
 echo "[package] done in $((SECONDS - start)) s" >&2

@@ -487,3 +487,42 @@ pub fn create_options(kwargs: &Value) -> mosaic::create::CreateOptions {
     }
     o
 }
+
+/// How well a render agrees with rio-tiler's: the share of mask values that agree, the share
+/// of data values equal where both are valid (floats within 1e-6 relative), and how many
+/// values are valid in both. `masked[k]` is true where value `k` (band-major) is masked.
+pub fn agreement(
+    reference: &Npy,
+    reference_mask: &Npy,
+    data: &[f64],
+    masked: &[bool],
+    float: bool,
+) -> (f64, f64, usize) {
+    let n = reference.values.len();
+    let mut mask_same = 0usize;
+    let (mut both_valid, mut equal) = (0usize, 0usize);
+    for k in 0..n {
+        let theirs_masked = reference_mask.values[k] != 0.0;
+        if theirs_masked == masked[k] {
+            mask_same += 1;
+        }
+        if !theirs_masked && !masked[k] {
+            both_valid += 1;
+            let (a, b) = (data[k], reference.values[k]);
+            let same = if float {
+                (a - b).abs() <= 1e-6 * b.abs().max(1.0)
+            } else {
+                a == b
+            };
+            if same {
+                equal += 1;
+            }
+        }
+    }
+    let value_ratio = if both_valid == 0 {
+        1.0
+    } else {
+        equal as f64 / both_valid as f64
+    };
+    (mask_same as f64 / n as f64, value_ratio, both_valid)
+}

@@ -501,8 +501,7 @@ async fn artifact_alone_applies_an_s3_event() {
     let event = folder.path().join("event.json");
     std::fs::write(
         &event,
-        json!({"Records": [s3_notification("ObjectCreated:Put", &key(&prefix, &cogs()[1]))]})
-            .to_string(),
+        s3_notification("ObjectCreated:Put", &key(&prefix, &cogs()[1])).to_string(),
     )
     .unwrap();
     let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();

@@ -6,7 +6,10 @@
 //! nothing, so that it is not `libstdc++.so`). Static archives must come *after* the archive
 //! that uses them on the linker's command line, and the order of native libraries between
 //! unrelated crates is not under our control; `-C link-arg`s come after every library, so
-//! the binary's own build script adds them there. Called from the build scripts of the
+//! the binary's own build script adds them there. It also binds `hypot`/`hypotf` to their
+//! pre-2.35 glibc versions (`c/glibc_compat.c`), so that the artifact runs on the glibc
+//! 2.34 of Amazon Linux 2023 though it is linked on a newer one. Called from the build
+//! scripts of the
 //! functions that render or read COGs (`tiler`, `ingest`):
 //!
 //! ```no_run
@@ -17,7 +20,11 @@
 //! ```
 
 use std::env;
+use std::path::PathBuf;
 use std::process::Command;
+
+/// The wrappers binding symbols to versions old enough for Amazon Linux 2023.
+const COMPAT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/c/glibc_compat.c");
 
 /// Static archives appended after GDAL, in dependency order.
 const ARCHIVES: &[&str] = &["libwebp.a", "libzstd.a", "libstdc++.a"];
@@ -29,9 +36,28 @@ pub fn link_bundled_gdal() {
     if env::var_os("CARGO_FEATURE_BUNDLED_GDAL").is_none() {
         return;
     }
+    println!("cargo:rerun-if-changed={}", COMPAT);
+    let base = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("aarch64") => "GLIBC_2.17",
+        _ => "GLIBC_2.2.5",
+    };
     for archive in ARCHIVES {
         let path = archive_path(archive);
         println!("cargo:rustc-link-arg-bins={path}");
+    }
+    // Last: GDAL and libstdc++ call hypot, which --wrap turns into calls to the wrappers.
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo for build scripts"));
+    cc::Build::new()
+        .file(COMPAT)
+        .define("BASE", base)
+        .cargo_metadata(false)
+        .compile("mosaic_glibc_compat");
+    println!(
+        "cargo:rustc-link-arg-bins={}",
+        out.join("libmosaic_glibc_compat.a").display()
+    );
+    for symbol in ["hypot", "hypotf"] {
+        println!("cargo:rustc-link-arg-bins=-Wl,--wrap={symbol}");
     }
     // libstdc++ uses libm; the C library and libgcc_s follow from the compiler driver.
     println!("cargo:rustc-link-arg-bins=-lm");

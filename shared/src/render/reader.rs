@@ -495,17 +495,14 @@ pub fn read_tile(
         )?;
     }
     let mut buf = vec![0u8; bands.len() * plane * size];
-    let mut extra = gdal_sys::GDALRasterIOExtraArg {
-        nVersion: 1,
-        eResampleAlg: opts.resampling.rasterio()?,
-        pfnProgress: None,
-        pProgressData: std::ptr::null_mut(),
-        bFloatingPointWindowValidity: 0,
-        dfXOff: 0.0,
-        dfYOff: 0.0,
-        dfXSize: 0.0,
-        dfYSize: 0.0,
-    };
+    // Version 1 of the struct (what GDAL's INIT_RASTERIO_EXTRA_ARG fills in, minus later
+    // fields): GDAL 3.12 added members that 3.6 lacks, so it is built from zeroes rather
+    // than named field by field, for both the system and the bundled GDAL.
+    // SAFETY: a plain C struct of numbers, a nullable pointer and an optional function
+    // pointer; all-zero bytes are a valid value of each.
+    let mut extra: gdal_sys::GDALRasterIOExtraArg = unsafe { std::mem::zeroed() };
+    extra.nVersion = 1;
+    extra.eResampleAlg = opts.resampling.rasterio()?;
     // SAFETY: the buffer holds bands × width × height values of the requested type.
     let rc = unsafe {
         gdal_sys::GDALDatasetRasterIOEx(
