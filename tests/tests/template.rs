@@ -85,16 +85,20 @@ fn facts() -> Facts {
     serde_json::from_slice(&out.stdout).expect("template facts JSON")
 }
 
-/// Names `PREFIX…` in `text` as `"NAME"` (Rust string literals).
+/// Names `PREFIX…` in `text` as `"NAME"` (Rust string literals); a bare prefix (`"MOSAIC_"`,
+/// as the settings snapshot uses) is not a name.
 fn quoted_names(text: &str, prefixes: &[&str]) -> BTreeSet<String> {
+    let is_name_char = |c: char| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_';
     let mut out = BTreeSet::new();
-    for piece in text.split('"').skip(1).step_by(2) {
-        let is_name = !piece.is_empty()
-            && piece
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-        if is_name && prefixes.iter().any(|p| piece.starts_with(p)) {
-            out.insert(piece.to_owned());
+    for (start, _) in text.match_indices('"') {
+        let rest = &text[start + 1..];
+        let end = rest.find(|c: char| !is_name_char(c)).unwrap_or(rest.len());
+        let name = &rest[..end];
+        if rest[end..].starts_with('"')
+            && !name.ends_with('_')
+            && prefixes.iter().any(|p| name.starts_with(p))
+        {
+            out.insert(name.to_owned());
         }
     }
     out
