@@ -12,7 +12,7 @@
 //! scripts of the
 //! functions that render or read COGs (`tiler`, `ingest`):
 //!
-//! ```no_run
+//! ```text
 //! // build.rs
 //! fn main() {
 //!     bundle_link::link_bundled_gdal();
