@@ -149,6 +149,11 @@ impl MosaicCache {
         self
     }
 
+    /// The backends this cache opens mosaics through.
+    pub fn backends(&self) -> &backend::Backends {
+        &self.backends
+    }
+
     /// The settings in force.
     pub fn settings(&self) -> CacheSettings {
         self.settings
@@ -161,6 +166,23 @@ impl MosaicCache {
         }
         self.mosaics
             .try_get_with(uri.to_string(), self.backends.open(uri))
+            .await
+            .map_err(Error::from)
+    }
+
+    /// Opens a STAC search as a mosaic, reusing a cached one younger than the TTL (key:
+    /// [`backend::StacSearch::cache_key`]). Concurrent opens of one search wait for the same
+    /// search; failures (a page answering 500, an empty search) are not cached.
+    #[cfg(feature = "stac")]
+    pub async fn open_stac(&self, search: &backend::StacSearch) -> Result<Arc<dyn MosaicRead>> {
+        if self.settings.disabled {
+            return self.backends.open_stac(search).await;
+        }
+        self.mosaics
+            .try_get_with(
+                format!("stac\n{}", search.cache_key()),
+                self.backends.open_stac(search),
+            )
             .await
             .map_err(Error::from)
     }

@@ -513,6 +513,13 @@ impl AllowList {
     }
 
     fn matching(&self, canon: &str) -> Option<&Entry> {
+        // A STAC search is read from its http(s) endpoint: an entry for the endpoint
+        // (`http://host/`) allows the search (`stac+http://host/search`).
+        if let Some(inner) = canon.strip_prefix("stac+")
+            && let Some(entry) = self.matching(inner)
+        {
+            return Some(entry);
+        }
         let database = canon.starts_with("dynamodb://") || canon.starts_with("sqlite://");
         self.entries.iter().find(|e| {
             let p = e.prefix.as_str();
@@ -680,6 +687,41 @@ mod tests {
             assert!(g.admit(url, Use::Mosaic).is_err(), "{url}");
         }
         assert!(g.admit("https://example.com/a.tif", Use::Asset).is_ok());
+    }
+
+    #[test]
+    fn an_endpoint_entry_allows_its_stac_searches() {
+        let g = gate("http://127.0.0.1:9/");
+        assert_eq!(
+            g.admit("stac+http://127.0.0.1:9/search", Use::Mosaic)
+                .unwrap(),
+            "stac+http://127.0.0.1:9/search"
+        );
+        assert!(
+            g.admit("stac+http://127.0.0.1:10/search", Use::Mosaic)
+                .is_err()
+        );
+        assert!(
+            g.admit("stac+http://127.0.0.1:9/search", Use::Asset)
+                .is_err()
+        );
+        let only_stac = gate("stac+https://stac.example.com/api/");
+        assert!(
+            only_stac
+                .admit("stac+https://stac.example.com/api/search", Use::Mosaic)
+                .is_ok()
+        );
+        // The search entry does not open the host's files to GDAL.
+        assert!(
+            only_stac
+                .admit("https://stac.example.com/api/a.tif", Use::Asset)
+                .is_err()
+        );
+        assert!(
+            only_stac
+                .admit("stac+https://stac.example.com/other/search", Use::Mosaic)
+                .is_err()
+        );
     }
 
     #[test]

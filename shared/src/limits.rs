@@ -27,6 +27,13 @@ pub struct Limits {
     /// (`MOSAIC_MAX_CONCURRENT_READS`, default 8): with `max_read_bytes`, what bounds the
     /// decoded pixels in memory at once (8 × 64 MiB).
     pub max_concurrent_reads: u64,
+    /// Most items one STAC search may return (`MOSAIC_MAX_STAC_ITEMS`, default 10,000): a
+    /// search that finds more is refused, unless its `max_items` stops it first.
+    pub max_stac_items: u64,
+    /// Most (item, quadkey) pairs a STAC search's mosaic may hold, estimated from each
+    /// item's bbox at the quadkey zoom before any is placed (`MOSAIC_MAX_STAC_TILES`,
+    /// default 1,048,576).
+    pub max_stac_tiles: u64,
 }
 
 impl Default for Limits {
@@ -37,6 +44,8 @@ impl Default for Limits {
             max_tile_pixels: 1 << 20,
             max_read_bytes: 64 << 20,
             max_concurrent_reads: 8,
+            max_stac_items: 10_000,
+            max_stac_tiles: 1 << 20,
         }
     }
 }
@@ -50,6 +59,8 @@ impl Limits {
             max_tile_pixels: u64::MAX,
             max_read_bytes: u64::MAX,
             max_concurrent_reads: u64::MAX,
+            max_stac_items: u64::MAX,
+            max_stac_tiles: u64::MAX,
         }
     }
 
@@ -64,6 +75,8 @@ impl Limits {
             ("MOSAIC_MAX_TILE_PIXELS", &mut l.max_tile_pixels),
             ("MOSAIC_MAX_READ_BYTES", &mut l.max_read_bytes),
             ("MOSAIC_MAX_CONCURRENT_READS", &mut l.max_concurrent_reads),
+            ("MOSAIC_MAX_STAC_ITEMS", &mut l.max_stac_items),
+            ("MOSAIC_MAX_STAC_TILES", &mut l.max_stac_tiles),
         ] {
             if let Some(v) = get(key) {
                 match v.trim().parse::<u64>() {

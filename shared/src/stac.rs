@@ -39,6 +39,13 @@ pub struct SearchOptions {
     pub limit: Option<u64>,
     /// Stop after this many items (the rest are not requested).
     pub max_items: Option<usize>,
+    /// Largest page body accepted, in bytes ([`Error::LimitExceeded`] above it); `None`: no
+    /// bound (the CLI).
+    pub max_page_bytes: Option<u64>,
+    /// Most items the search may return before `max_items` stops it: more is
+    /// [`Error::LimitExceeded`] (`MOSAIC_MAX_STAC_ITEMS`), found without fetching further
+    /// pages; `None`: no bound (the CLI).
+    pub item_budget: Option<u64>,
 }
 
 /// How an item becomes an asset of the mosaic.
@@ -61,9 +68,21 @@ enum Request {
 /// The HTTP client of STAC searches, with their timeouts: build it once per process (see
 /// [`crate::backend::Backends::stac_client`]) and pass it to every search.
 pub fn client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
+    client_through(None)
+}
+
+/// [`client`] sending every request through the HTTP proxy `proxy` (the tiler's egress
+/// gate), or directly when `None`.
+pub fn client_through(proxy: Option<&str>) -> Result<reqwest::Client> {
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
+        .timeout(Duration::from_secs(120));
+    if let Some(p) = proxy {
+        let proxy =
+            reqwest::Proxy::all(p).map_err(|e| Error::Internal(format!("HTTP proxy {p}: {e}")))?;
+        builder = builder.proxy(proxy);
+    }
+    builder
         .build()
         .map_err(|e| Error::Internal(format!("HTTP client: {e}")))
 }
@@ -97,7 +116,7 @@ pub async fn search(
             tracing::warn!("{url}: the search repeats a page; stopping");
             break;
         }
-        let page = fetch_page(client, &request).await?;
+        let page = fetch_page(client, &request, opts.max_page_bytes).await?;
         let features = match page.get("features") {
             Some(Value::Array(f)) => f,
             _ => {
@@ -120,6 +139,15 @@ pub async fn search(
             break;
         }
         items.extend(features.iter().cloned());
+        let wanted = opts.max_items.map_or(items.len(), |m| items.len().min(m));
+        if let Some(budget) = opts.item_budget {
+            crate::limits::check(
+                || format!("a STAC search at {url} (stac_max_items stops it earlier)"),
+                wanted as u64,
+                budget,
+                "MOSAIC_MAX_STAC_ITEMS",
+            )?;
+        }
         if let Some(max) = opts.max_items
             && items.len() >= max
         {
@@ -145,7 +173,11 @@ pub async fn search(
     Ok(items)
 }
 
-async fn fetch_page(client: &reqwest::Client, request: &Request) -> Result<Value> {
+async fn fetch_page(
+    client: &reqwest::Client,
+    request: &Request,
+    max_bytes: Option<u64>,
+) -> Result<Value> {
     let (url, sent) = match request {
         Request::Get(url) => (url, client.get(url)),
         Request::Post(url, body) => (
@@ -159,16 +191,29 @@ async fn fetch_page(client: &reqwest::Client, request: &Request) -> Result<Value
     // A request that did not get an answer (connection, timeout, a body cut short) may
     // succeed later; so may an answer of 429 or 5xx.
     let transport = |what: &str, e: reqwest::Error| Error::transient(url, Context::new(what, e));
-    let response = sent
+    let mut response = sent
         .header("Accept", "application/geo+json, application/json")
         .send()
         .await
         .map_err(|e| transport("request failed", e))?;
     let status = response.status();
-    let bytes = response
-        .bytes()
+    // Read chunk by chunk so a page over the budget is refused before it is held whole.
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| transport("reading the answer", e))?;
+        .map_err(|e| transport("reading the answer", e))?
+    {
+        bytes.extend_from_slice(&chunk);
+        if let Some(max) = max_bytes {
+            crate::limits::check(
+                || format!("a STAC page from {url}"),
+                bytes.len() as u64,
+                max,
+                "MOSAIC_MAX_DOCUMENT_BYTES",
+            )?;
+        }
+    }
     if !status.is_success() {
         let excerpt: String = String::from_utf8_lossy(&bytes).chars().take(300).collect();
         let answer = format!("{status}: {excerpt}");
@@ -305,9 +350,47 @@ pub struct SearchMosaic {
     pub unplaced: Vec<String>,
 }
 
+/// The footprints of the items `query` finds at `url` (every page), with how many items
+/// came back and the ids of those left out for lack of a geometry (logged as a warning).
+/// A search that places nothing is [`Error::EmptyMosaic`].
+pub async fn search_footprints(
+    client: &reqwest::Client,
+    url: &str,
+    query: &Value,
+    search_opts: &SearchOptions,
+    accessor: &ItemAccessor,
+) -> Result<(Vec<Footprint>, usize, Vec<String>)> {
+    let url = url.strip_prefix("stac+").unwrap_or(url);
+    let items = search(client, url, query, search_opts).await?;
+    let (footprints, unplaced) = footprints_from_items(&items, accessor)?;
+    if !unplaced.is_empty() {
+        tracing::warn!(
+            "{url}: {} of {} items have no geometry and are left out: {}",
+            unplaced.len(),
+            items.len(),
+            unplaced
+                .iter()
+                .take(10)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if footprints.is_empty() {
+        return Err(Error::EmptyMosaic(format!(
+            "the STAC search at {url} found {}",
+            if items.is_empty() {
+                "no items".to_string()
+            } else {
+                format!("{} items, none with a geometry", items.len())
+            }
+        )));
+    }
+    Ok((footprints, items.len(), unplaced))
+}
+
 /// A mosaic of the items `query` finds at `url` (cogeo-mosaic's `STACBackend` creation):
-/// every page fetched, items placed by their geometry, created with `create` off the async
-/// runtime.
+/// every page fetched ([`search_footprints`]), created with `create` off the async runtime.
 pub async fn mosaic_from_search(
     client: &reqwest::Client,
     url: &str,
@@ -316,15 +399,8 @@ pub async fn mosaic_from_search(
     accessor: &ItemAccessor,
     create: &crate::create::CreateOptions,
 ) -> Result<SearchMosaic> {
-    let url = url.strip_prefix("stac+").unwrap_or(url);
-    let items = search(client, url, query, search_opts).await?;
-    let (footprints, unplaced) = footprints_from_items(&items, accessor)?;
-    if footprints.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "the search at {url} found no item with a geometry ({} items)",
-            items.len()
-        )));
-    }
+    let (footprints, items, unplaced) =
+        search_footprints(client, url, query, search_opts, accessor).await?;
     let create = create.clone();
     let doc = crate::run_blocking("create", move || {
         crate::MosaicJson::from_footprints_owned(footprints, &create)
@@ -332,7 +408,7 @@ pub async fn mosaic_from_search(
     .await?;
     Ok(SearchMosaic {
         doc,
-        items: items.len(),
+        items,
         unplaced,
     })
 }

@@ -3,6 +3,7 @@
 //! they run unchanged on any data set of the same layout (`MOSAIC_REFDATA=/path/to/set`).
 
 pub mod conformance;
+pub mod stac_api;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

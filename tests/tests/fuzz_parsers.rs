@@ -1160,7 +1160,11 @@ proptest! {
             .collect();
         *api.pages.lock().unwrap() = served;
         api.hits.store(0, Ordering::SeqCst);
-        let opts = SearchOptions { limit, max_items };
+        let opts = SearchOptions {
+            limit,
+            max_items,
+            ..SearchOptions::default()
+        };
         let url = format!("{}/search", api.base);
         let r = runtime().block_on(search(&mosaic::stac::client().unwrap(), &url, &query, &opts));
         let hits = api.hits.load(Ordering::SeqCst);

@@ -116,6 +116,7 @@ pub async fn create_mosaic(backends: &Backends, request: &MosaicRequest) -> Resu
     let search = SearchOptions {
         limit: request.limit,
         max_items: request.max_items,
+        ..SearchOptions::default()
     };
     let accessor = match &request.asset {
         Some(key) => ItemAccessor::Asset(key.clone()),

@@ -332,7 +332,15 @@ async fn forward(policy: &Policy, mut req: Request<Incoming>) -> Response<ProxyB
         );
     };
     let cloud = policy.cloud.allows(&policy.gate, &host, port);
-    if !cloud && let Err(e) = policy.gate.admit(&url, Use::Mosaic) {
+    // A STAC search's pages (its next links) are plain requests to the endpoint a
+    // `stac+http://` allowlist entry names.
+    if !cloud
+        && let Err(e) = policy.gate.admit(&url, Use::Mosaic)
+        && policy
+            .gate
+            .admit(&format!("stac+{url}"), Use::Mosaic)
+            .is_err()
+    {
         return text(StatusCode::FORBIDDEN, e.to_string());
     }
     let configured = policy.cloud.configured(&host, port);

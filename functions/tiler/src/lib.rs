@@ -12,6 +12,7 @@ mod ogc;
 pub mod params;
 mod routes;
 pub mod shed;
+pub mod stac;
 
 use std::sync::Arc;
 
@@ -241,6 +242,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         // The document, with the trailing slash titiler's `/mosaicjson/` uses.
         .route("/mosaicjson/", get(routes::document))
+        .route("/mosaicjson/stac/register", post(stac::register))
         .route("/mosaics/{id}/", get(routes::document))
         .nest("/mosaicjson", mosaic_routes())
         .nest("/mosaics/{id}", mosaic_routes())

@@ -18,6 +18,16 @@ const DOC_KEYS: [&str; 5] = [
     "tilematrixsetid",
 ];
 
+/// The query keys links leave out: for a STAC search in the query, its zooms stay (they
+/// define the search's mosaic).
+fn doc_keys(t: &Target) -> &'static [&'static str] {
+    if t.search_in_query {
+        &["tile_format", "tile_scale", "tilematrixsetid"]
+    } else {
+        &DOC_KEYS
+    }
+}
+
 /// `s` as one URL path segment: everything but RFC 3986's unreserved characters
 /// percent-encoded (a TMS id comes from the mosaic document).
 fn segment(s: &str) -> String {
@@ -58,7 +68,7 @@ fn tile_template(base: &str, tms: &str, t: &Target, extra: &[(&str, &str)]) -> S
     }
     let fmt = tile_format(t).map(|f| format!(".{f}")).unwrap_or_default();
     let scale = tile_scale(t);
-    let query = q.encode_without(&DOC_KEYS);
+    let query = q.encode_without(doc_keys(t));
     let tms = segment(tms);
     format!(
         "{base}/tiles/{tms}/{{z}}/{{x}}/{{y}}@{scale}x{fmt}{}",
@@ -156,7 +166,7 @@ pub(crate) fn tileset_list(t: &Target, base: &str) -> Value {
     if !ids.contains(&doc.tms().id().to_string()) {
         ids.push(doc.tms().id().to_string());
     }
-    let query = t.query.encode_without(&DOC_KEYS);
+    let query = t.query.encode_without(doc_keys(t));
     let q = if query.is_empty() {
         String::new()
     } else {
@@ -201,7 +211,7 @@ pub(crate) fn wmts(t: &Target, base: &str) -> ApiResult<String> {
     if sets[0].id() != "WebMercatorQuad" {
         sets.push(TileMatrixSet::web_mercator());
     }
-    let query = t.query.encode_without(&DOC_KEYS);
+    let query = t.query.encode_without(doc_keys(t));
     let q = if query.is_empty() {
         String::new()
     } else {

@@ -21,8 +21,8 @@ use sha2::{Digest, Sha224};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::ogc;
 use crate::params::Query;
+use crate::{ogc, stac};
 
 type PathParams = Path<HashMap<String, String>>;
 
@@ -30,6 +30,9 @@ type PathParams = Path<HashMap<String, String>>;
 pub(crate) struct Target {
     pub mosaic: Arc<dyn MosaicRead>,
     pub query: Query,
+    /// The mosaic is a STAC search described by the query (`url=stac+…`): its zooms are
+    /// part of what it is, so links keep `minzoom`/`maxzoom`.
+    pub search_in_query: bool,
 }
 
 async fn target(
@@ -62,8 +65,25 @@ async fn target(
     };
     // The canonical form is what is opened: the check and the read see the same location.
     let canonical = state.config.gate.admit(&mosaic_uri, Use::Mosaic)?;
-    let mosaic = state.cache.open(&canonical).await?;
-    Ok(Target { mosaic, query })
+    if canonical.starts_with("stac+") && !path.contains_key("id") {
+        let search = stac::StacParams::from_query(&canonical, &query)?.search(state)?;
+        let mosaic = stac::open(state, &search).await?;
+        return Ok(Target {
+            mosaic,
+            query,
+            search_in_query: true,
+        });
+    }
+    let mut mosaic = state.cache.open(&canonical).await?;
+    // A registered search: its stored document names the search to open.
+    if let Some(params) = stac::registered(&mosaic.document())? {
+        mosaic = stac::open(state, &params.search(state)?).await?;
+    }
+    Ok(Target {
+        mosaic,
+        query,
+        search_in_query: false,
+    })
 }
 
 /// Every asset through the gate; the canonical forms are what GDAL opens.
@@ -538,7 +558,7 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
 /// deployment should set it: otherwise the `Host` header a client sent is reflected); a
 /// `Host` that is not a plain `host[:port]` and a forwarded scheme other than http/https
 /// are ignored, so nothing but an authority reaches the URLs.
-fn base_url(
+pub(crate) fn base_url(
     state: &AppState,
     headers: &HeaderMap,
     uri: &Uri,

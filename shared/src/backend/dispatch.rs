@@ -140,6 +140,14 @@ impl Backends {
         {
             self.stores = self.stores.with_proxy(options.http_proxy.clone());
         }
+        // STAC searches go through the same proxy as every other network read.
+        #[cfg(feature = "stac")]
+        if options.http_proxy.is_some() {
+            match crate::stac::client_through(options.http_proxy.as_deref()) {
+                Ok(c) => self.stac_client = c,
+                Err(e) => tracing::error!("STAC client through the proxy: {e}"),
+            }
+        }
         self.options = options;
         self
     }
@@ -155,6 +163,26 @@ impl Backends {
     #[cfg(feature = "stac")]
     pub fn stac_client(&self) -> &reqwest::Client {
         &self.stac_client
+    }
+
+    /// Opens a STAC search as a mosaic ([`super::StacBackend`]): every page is fetched
+    /// through this process's STAC client and the items indexed in memory. Budgets of
+    /// [`OpenOptions`] apply to each page's size.
+    #[cfg(feature = "stac")]
+    pub async fn open_stac(&self, search: &super::StacSearch) -> Result<Arc<dyn MosaicRead>> {
+        let mut search = search.clone();
+        if self.options.max_document_bytes != u64::MAX {
+            search.api.max_page_bytes = Some(
+                search
+                    .api
+                    .max_page_bytes
+                    .unwrap_or(u64::MAX)
+                    .min(self.options.max_document_bytes),
+            );
+        }
+        Ok(Arc::new(
+            super::StacBackend::open(&self.stac_client, &search).await?,
+        ))
     }
 
     /// The open options in force.
@@ -198,6 +226,11 @@ impl Backends {
             MosaicUri::Memory => Err(Error::InvalidInput(
                 "a :memory: mosaic has no stored document to read; give the document".into(),
             )),
+            #[cfg(feature = "stac")]
+            MosaicUri::Stac(_) => Err(Error::InvalidInput(format!(
+                "`{uri}` is a STAC search: give its query and zooms (CLI: --stac-query, --minzoom, --maxzoom; tile API: stac_query, minzoom, maxzoom; library: Backends::open_stac)"
+            ))),
+            #[allow(unreachable_patterns)]
             other => Err(unsupported(&other)),
         }
     }
@@ -339,13 +372,12 @@ mod tests {
     #[tokio::test]
     async fn dispatcher_types_its_refusals() {
         match open("stac+https://h/search").await {
-            Err(e @ Error::Unsupported { .. }) => assert_eq!(
+            Err(e @ Error::InvalidInput(_)) if cfg!(feature = "stac") => {
+                assert!(e.to_string().contains("--stac-query"), "{e}")
+            }
+            Err(e @ Error::Unsupported { .. }) if cfg!(not(feature = "stac")) => assert_eq!(
                 e.to_string(),
-                if cfg!(feature = "stac") {
-                    "the `stac` backend is not available in this build yet"
-                } else {
-                    "the `stac` backend is not available in this build: build with the cargo feature `stac`"
-                }
+                "the `stac` backend is not available in this build: build with the cargo feature `stac`"
             ),
             other => panic!("{other:?}"),
         }

@@ -14,7 +14,7 @@
 //! | `http(s)://` | [`store::open`] → [`DocumentBackend`] | [`Error::ReadOnly`] |
 //! | `dynamodb://[{region}]/{table}:{mosaic}` | [`dynamodb::DynamoDbReader`] (one request per look-up) | [`dynamodb::DynamoDbWriter`]: batch writes, conditional per-quadkey edits |
 //! | `sqlite:///{path}:{mosaic}` | [`sqlite::SqliteReader`] | [`sqlite::SqliteWriter`]: one transaction per write or edit |
-//! | `stac+http(s)://` | parsed; [`Error::Unsupported`] in this build | [`Error::ReadOnly`] |
+//! | `stac+http(s)://…/search` | [`stac::StacBackend`] through [`Backends::open_stac`] (a search with its query and zooms) | [`Error::ReadOnly`] |
 
 mod dispatch;
 mod document;
@@ -24,6 +24,8 @@ pub mod file;
 pub mod memory;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "stac")]
+pub mod stac;
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure", feature = "http"))]
 pub mod store;
 #[cfg(any(feature = "s3", feature = "gcs", feature = "azure", feature = "http"))]
@@ -45,6 +47,8 @@ pub use dispatch::{
     Backends, OpenOptions, list_mosaics, open, open_index, open_with, open_writer, required_feature,
 };
 pub use document::DocumentBackend;
+#[cfg(feature = "stac")]
+pub use stac::{StacBackend, StacMosaicOptions, StacSearch};
 pub use uri::{Location, MosaicUri, parse_location};
 
 /// Whether a write may replace an existing mosaic.

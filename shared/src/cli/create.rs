@@ -2,18 +2,18 @@
 //! and `create-from-stac` (from a STAC API search).
 
 use clap::Args;
-use serde_json::Value;
 
 use super::footprints::{footprints_of, read_url_list};
 use super::output::{emit_document, progress, warn};
+use super::source::read_query;
+use crate::Result;
 use crate::create::{CreateOptions, read_footprints_from};
 use crate::dataset::{DatasetInfo, mosaic_zooms};
 use crate::error::run_blocking;
-use crate::input::{open_file, read_bytes};
+use crate::input::open_file;
 use crate::mosaicjson::MosaicJson;
 use crate::stac;
 use crate::tms::TileMatrixSet;
-use crate::{Error, Result};
 
 // The options every create command shares.
 #[derive(Debug, Args)]
@@ -116,7 +116,7 @@ pub(super) struct StacArgs {
     /// The search endpoint (`https://host/search`; a `stac+` prefix is accepted).
     url: String,
     /// The search body: JSON text, `@file.json`, or `-` for stdin.
-    #[arg(long, default_value = "{}")]
+    #[arg(long, visible_alias = "stac-query", default_value = "{}")]
     query: String,
     /// Minimum zoom.
     #[arg(long, required = true)]
@@ -126,13 +126,13 @@ pub(super) struct StacArgs {
     maxzoom: u8,
     /// The item asset whose `href` becomes the mosaic's asset (default: the item's URL,
     /// as cogeo-mosaic's `default_stac_accessor`).
-    #[arg(long)]
+    #[arg(long, visible_alias = "stac-asset")]
     asset: Option<String>,
     /// Items per page (default 500, unless the query sets `limit`).
-    #[arg(long)]
+    #[arg(long, visible_alias = "stac-limit")]
     limit: Option<u64>,
     /// Stop after this many items.
-    #[arg(long)]
+    #[arg(long, visible_alias = "stac-max-items")]
     max_items: Option<usize>,
     #[command(flatten)]
     pub(super) common: CommonCreate,
@@ -183,11 +183,13 @@ pub(super) async fn create_from_features(a: FeaturesArgs) -> Result<()> {
 
 /// `mosaic create-from-stac`: the mosaic of the items a STAC API search returns.
 pub(super) async fn create_from_stac(a: StacArgs) -> Result<()> {
-    let query = read_query(&a.query)?;
+    let query = read_query(&a.query, "--query")?;
     let opts = a.common.options(a.minzoom, a.maxzoom)?;
     let search = stac::SearchOptions {
         limit: a.limit,
         max_items: a.max_items,
+        max_page_bytes: None,
+        item_budget: None,
     };
     let accessor = match &a.asset {
         Some(key) => stac::ItemAccessor::Asset(key.clone()),
@@ -204,17 +206,4 @@ pub(super) async fn create_from_stac(a: StacArgs) -> Result<()> {
         ));
     }
     emit_document(&made.doc, a.common.output.as_deref()).await
-}
-
-/// The search body of `--query`: JSON text, `@file`, or `-` for stdin.
-fn read_query(arg: &str) -> Result<Value> {
-    let text = match arg {
-        "-" => read_bytes("-")?,
-        q => match q.strip_prefix('@') {
-            Some(path) => read_bytes(path)?,
-            None => q.as_bytes().to_vec(),
-        },
-    };
-    serde_json::from_slice(&text)
-        .map_err(|e| Error::InvalidInput(format!("--query is not JSON: {e}")))
 }

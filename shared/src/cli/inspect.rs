@@ -5,6 +5,7 @@ use clap::Args;
 use serde_json::{Value, json};
 
 use super::output::{print, print_json, print_py_json};
+use super::source::{StacReadArgs, open_source};
 use crate::backend::{self, MosaicRead, MosaicUri, backend_name};
 use crate::crs::Crs;
 use crate::index::{Lookup, LookupOptions};
@@ -22,6 +23,8 @@ pub(super) struct InfoArgs {
     /// Reading TileMatrixSet (reported as `TileMatrixSet`).
     #[arg(long)]
     tms: Option<String>,
+    #[command(flatten)]
+    stac: StacReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -34,6 +37,8 @@ pub(super) struct ToGeojsonArgs {
     /// Newline-delimited Features (default).
     #[arg(long)]
     features: bool,
+    #[command(flatten)]
+    stac: StacReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -61,6 +66,8 @@ pub(super) struct AssetsArgs {
     /// CRS of --point/--bbox coordinates (default: the TMS geographic CRS), e.g. EPSG:3857.
     #[arg(long)]
     coord_crs: Option<String>,
+    #[command(flatten)]
+    stac: StacReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -71,11 +78,12 @@ pub(super) struct ListArgs {
 
 /// `mosaic info`: the mosaic's description, as text or JSON.
 pub(super) async fn info(a: InfoArgs) -> Result<()> {
-    let mosaic = backend::open(&a.input).await?;
-    let read_tms_id = match &a.tms {
-        Some(t) => TileMatrixSet::from_arg(t)?.id().to_string(),
-        None => "WebMercatorQuad".to_string(),
-    };
+    let read_tms = a.tms.as_deref().map(TileMatrixSet::from_arg).transpose()?;
+    let read_tms_id = read_tms
+        .as_ref()
+        .map_or("WebMercatorQuad", |t| t.id())
+        .to_string();
+    let mosaic = open_source(&a.input, &a.stac, read_tms).await?;
     let report = info_report(&a.input, mosaic.as_ref(), &read_tms_id);
     if a.json {
         print_py_json(&report)
@@ -86,7 +94,7 @@ pub(super) async fn info(a: InfoArgs) -> Result<()> {
 
 /// `mosaic to-geojson`: the quadkey tiles as Features, one per line or collected.
 pub(super) async fn to_geojson(a: ToGeojsonArgs) -> Result<()> {
-    let mosaic = backend::open(&a.input).await?;
+    let mosaic = open_source(&a.input, &a.stac, None).await?;
     let features = tile_features(mosaic.as_ref()).await?;
     if !a.collect {
         return features.iter().try_for_each(print_py_json);
@@ -100,10 +108,11 @@ pub(super) async fn to_geojson(a: ToGeojsonArgs) -> Result<()> {
 
 /// `mosaic assets`: the assets of a tile, a point or a bbox as a JSON array.
 pub(super) async fn assets(a: AssetsArgs) -> Result<()> {
-    let mosaic = backend::open(&a.input).await?;
+    let tms = a.tms.as_deref().map(TileMatrixSet::from_arg).transpose()?;
+    let mosaic = open_source(&a.input, &a.stac, tms.clone()).await?;
     let opts = LookupOptions {
         reverse: a.reverse,
-        tms: a.tms.as_deref().map(TileMatrixSet::from_arg).transpose()?,
+        tms,
         coord_crs: a.coord_crs.as_deref().map(Crs::parse).transpose()?,
         ..Default::default()
     };

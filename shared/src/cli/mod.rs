@@ -10,6 +10,7 @@ mod footprints;
 mod inspect;
 mod output;
 mod render;
+mod source;
 mod store;
 
 use clap::{Parser, Subcommand};

@@ -3,7 +3,7 @@
 use clap::Args;
 
 use super::output::{print_json, write_bytes};
-use crate::backend;
+use super::source::{StacReadArgs, open_source};
 use crate::crs::Crs;
 use crate::index::LookupOptions;
 use crate::render::encode::{self, Colormap, RenderOptions};
@@ -73,6 +73,8 @@ pub(super) struct TileArgs {
     /// Output file (stdout when absent).
     #[arg(short, long)]
     output: Option<String>,
+    #[command(flatten)]
+    stac: StacReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -94,12 +96,14 @@ pub(super) struct PointArgs {
     /// Nodata override.
     #[arg(long, allow_hyphen_values = true)]
     nodata: Option<String>,
+    #[command(flatten)]
+    stac: StacReadArgs,
 }
 
 /// `mosaic tile`: renders one tile and writes the image to the output file or stdout.
 pub(super) async fn tile(a: TileArgs) -> Result<()> {
-    let mosaic = backend::open(&a.input).await?;
     let tms = TileMatrixSet::from_arg(&a.tms)?;
+    let mosaic = open_source(&a.input, &a.stac, Some(tms.clone())).await?;
     let opts = tile_options(&a)?;
     let render = render_options(&a)?;
     let search = LookupOptions {
@@ -161,7 +165,7 @@ fn render_options(a: &TileArgs) -> Result<RenderOptions> {
 
 /// `mosaic point`: every asset's values at a point, as JSON.
 pub(super) async fn point(a: PointArgs) -> Result<()> {
-    let mosaic = backend::open(&a.input).await?;
+    let mosaic = open_source(&a.input, &a.stac, None).await?;
     let opts = PointOptions {
         coord_crs: a.coord_crs.as_deref().map(Crs::parse).transpose()?,
         nodata: a.nodata.as_deref().map(parse_nodata).transpose()?,

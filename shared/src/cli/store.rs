@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::footprints::{footprints_of, read_url_list};
 use super::output::progress;
+use super::source::{StacReadArgs, open_source};
 use crate::backend::{self, WriteMode};
 use crate::create::{Footprint, UpdateOptions};
 use crate::dataset::DatasetInfo;
@@ -40,11 +41,15 @@ pub(super) struct UpdateArgs {
     /// No progress output.
     #[arg(short, long)]
     pub(super) quiet: bool,
+    /// Accepted so that a stac+ mosaic gets its read-only answer whatever is given.
+    #[command(flatten)]
+    stac: StacReadArgs,
 }
 
 #[derive(Debug, Args)]
 pub(super) struct UploadArgs {
-    /// MosaicJSON file (`-` for stdin).
+    /// MosaicJSON file (`-` for stdin), or a stac+http(s):// search (with --stac-query,
+    /// --minzoom, --maxzoom …) whose mosaic is stored.
     #[arg(default_value = "-")]
     file: String,
     /// Destination URI.
@@ -53,6 +58,8 @@ pub(super) struct UploadArgs {
     /// Accepted for compatibility; the document's own TMS is kept.
     #[arg(long)]
     tms: Option<String>,
+    #[command(flatten)]
+    stac: StacReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -63,9 +70,11 @@ pub(super) struct DeleteArgs {
 
 /// `mosaic update`: reads the COGs of a URL list and adds them to the stored mosaic.
 pub(super) async fn update(a: UpdateArgs) -> Result<()> {
-    let urls = read_url_list(&a.input_files)?;
-    // The writer first: a URI that cannot be written fails before any COG is read.
+    // The writer first: a URI that cannot be written (a stac+ search) fails before any
+    // list, COG or search is read, whatever else was given.
     let writer = backend::open_writer(&a.input_mosaic)?;
+    let _ = &a.stac;
+    let urls = read_url_list(&a.input_files)?;
     let current = backend::open(&a.input_mosaic).await?.document();
     let tms = match &a.tms {
         Some(t) => TileMatrixSet::from_arg(t)?,
@@ -87,14 +96,20 @@ pub(super) async fn update(a: UpdateArgs) -> Result<()> {
 
 /// `mosaic upload`: stores a MosaicJSON document (checked first) at a URI.
 pub(super) async fn upload(a: UploadArgs) -> Result<()> {
-    let doc = MosaicJson::from_slice(&read_bytes(&a.file)?)?;
+    // The destination first: a read-only one fails before anything is read or searched.
+    let writer = backend::open_writer(&a.url)?;
     // Only validated: the document keeps its own TMS.
     if let Some(t) = &a.tms {
         TileMatrixSet::from_arg(t)?;
     }
-    backend::open_writer(&a.url)?
-        .write(&doc, WriteMode::Overwrite)
-        .await
+    let doc = if a.file.starts_with("stac+") {
+        // A search saved: its whole document (tiles included) as the search built it.
+        MosaicJson::clone(&open_source(&a.file, &a.stac, None).await?.document())
+    } else {
+        a.stac.refuse_with(&a.file)?;
+        MosaicJson::from_slice(&read_bytes(&a.file)?)?
+    };
+    writer.write(&doc, WriteMode::Overwrite).await
 }
 
 /// `mosaic delete`: removes a stored mosaic.
