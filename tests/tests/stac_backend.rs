@@ -529,6 +529,20 @@ async fn a_registered_search_serves_tiles_after_a_restart() {
         .unwrap();
     let (_, _, same) = send(&restarted, req).await;
     assert_eq!(serde_json::from_slice::<Value>(&same).unwrap()["id"], id);
+    // A template whose backend would drop the search is refused, not stored empty.
+    let db = format!("sqlite:///{}/r.db:{{id}}", dir.path().display());
+    let sqlite = router(&allowed, Some(db));
+    let req = Request::post("/mosaicjson/stac/register")
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, _, detail) = send(&sqlite, req).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_IMPLEMENTED,
+        "{}",
+        String::from_utf8_lossy(&detail)
+    );
     // A search outside the allowlist is refused at registration.
     let req = Request::post("/mosaicjson/stac/register")
         .header("content-type", "application/json")

@@ -227,6 +227,17 @@ pub async fn register(
         .write(&doc, WriteMode::Overwrite)
         .await?;
     state.cache.invalidate(&location).await;
+    // A backend that keeps only MosaicJSON's own fields (SQLite's fixed columns) would store
+    // an empty mosaic: read the registration back.
+    let kept = state.cache.backends().open(&location).await?;
+    if registered(&kept.document())?.as_ref() != Some(&stored) {
+        return Err(ApiError::Mosaic(mosaic::Error::Unsupported {
+            what: format!(
+                "keeping a registered search at `{location}` (MOSAIC_URL_TEMPLATE: this backend drops the search; use a file, s3://, gs://, az:// or dynamodb:// template)"
+            ),
+            feature: None,
+        }));
+    }
     let base = crate::routes::base_url(&state, &headers, &uri, "/mosaicjson/stac/register", 0);
     let tms = TileMatrixSet::web_mercator();
     let prefix = format!("{base}/mosaics/{id}");
