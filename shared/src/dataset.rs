@@ -69,6 +69,7 @@ pub fn open_raster(path: &str, open_options: Option<&[&str]>) -> Result<Dataset>
         },
     )
     .map_err(|e| Error::Dataset {
+        retryable: crate::gdal_log::retryable_open_failure(crate::gdal_log::last_error_code()),
         path: path.to_string(),
         // GDAL's own message ("No such file or directory", "HTTP response code: 404",
         // "not recognized as being in a supported file format") rather than the binding's
@@ -240,6 +241,7 @@ pub(crate) fn suggested_warp(ds: &Dataset, dst: &Crs) -> Option<(f64, f64, i64, 
 /// (rio-tiler's `get_geographic_bounds`; the whole world when they cannot be computed).
 pub(crate) fn geographic_bounds(url: &str, ds: &Dataset, geo: &Crs) -> Result<[f64; 4]> {
     let err = |reason: String| Error::Dataset {
+        retryable: true,
         path: url.to_string(),
         reason,
     };
@@ -278,6 +280,7 @@ pub(crate) fn geographic_bounds(url: &str, ds: &Dataset, geo: &Crs) -> Result<[f
 /// Reads one dataset's footprint and zooms for `tms`.
 pub fn dataset_info(url: &str, tms: &TileMatrixSet) -> Result<DatasetInfo> {
     let err = |e: gdal::errors::GdalError| Error::Dataset {
+        retryable: true,
         path: url.to_string(),
         reason: e.to_string(),
     };
@@ -367,6 +370,7 @@ pub fn mosaic_zooms(
     if infos.is_empty() {
         // Every input failed to open: an upstream problem (75), not a usage error.
         return Err(Error::Dataset {
+            retryable: true,
             path: "every input".into(),
             reason: "no dataset could be read to create a mosaic from".into(),
         });
@@ -412,6 +416,25 @@ mod tests {
         assert_eq!(zoom_for_res(&tms, tms.matrix(10).cell_size * 1.2), 10);
         assert_eq!(zoom_for_res(&tms, tms.matrix(10).cell_size * 1.9), 9);
         assert_eq!(zoom_for_res(&tms, 1e-9), 24);
+    }
+
+    /// A missing object or one that is not a GeoTIFF cannot be read later either; a host
+    /// that does not answer may.
+    #[test]
+    fn open_failures_are_classified_by_gdal_error_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.tif");
+        std::fs::write(&text, "not an image").unwrap();
+        for path in ["/nonexistent/x.tif", text.to_str().unwrap()] {
+            match open_raster(path, None) {
+                Err(e @ Error::Dataset { .. }) => assert!(!e.retryable(), "{path}: {e}"),
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        match open_raster("http://127.0.0.1:9/x.tif", None) {
+            Err(e @ Error::Dataset { .. }) => assert!(e.retryable(), "{e}"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub enum Error {
     /// A dataset (COG) could not be opened or read.
     #[error("cannot read dataset {path}: {reason}")]
     Dataset {
+        /// Whether a later attempt may succeed: network and I/O failures are, an object that
+        /// is missing, refused or not a GeoTIFF is not (from GDAL's error number).
+        retryable: bool,
         /// The asset path or URL.
         path: String,
         /// GDAL's message.
@@ -257,9 +260,7 @@ impl Error {
     pub fn retryable(&self) -> bool {
         match self {
             Error::Storage { retryable, .. } => *retryable,
-            // GDAL reports remote reads that failed on the network and corrupt files alike;
-            // both are retried (a corrupt file ends in the dead-letter queue, not dropped).
-            Error::Dataset { .. } => true,
+            Error::Dataset { retryable, .. } => *retryable,
             Error::Io { source, .. } => matches!(
                 source.kind(),
                 std::io::ErrorKind::TimedOut
@@ -443,6 +444,7 @@ mod tests {
             (Error::InvalidInput("zoom".into()), "Permanent.InvalidInput"),
             (
                 Error::Dataset {
+                    retryable: true,
                     path: "a.tif".into(),
                     reason: "HTTP 500".into(),
                 },

@@ -16,6 +16,8 @@ use gdal_sys::{CPLErr, CPLErrorNum};
 thread_local! {
     /// The last failure GDAL reported on this thread.
     static LAST_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// GDAL's error number (`CPLE_*`) of that failure.
+    static LAST_CODE: std::cell::Cell<Option<CPLErrorNum>> = const { std::cell::Cell::new(None) };
 }
 
 /// Routes GDAL's messages (every thread) into `tracing`; idempotent.
@@ -39,9 +41,25 @@ pub fn last_error() -> Option<String> {
     LAST_ERROR.with(|l| l.borrow().clone())
 }
 
+/// GDAL's error number (`CPLE_*`) of the last failure on this thread, if any.
+pub fn last_error_code() -> Option<CPLErrorNum> {
+    LAST_CODE.with(std::cell::Cell::get)
+}
+
+/// Whether a dataset that failed to open with GDAL error `code` may open later: network and
+/// I/O failures may; a missing, refused or unrecognised object (`CPLE_OpenFailed`, the
+/// `CPLE_AWS*` not-found and access errors) may not.
+pub fn retryable_open_failure(code: Option<CPLErrorNum>) -> bool {
+    // CPLE_OpenFailed 4, CPLE_NotSupported 6, CPLE_AWSBucketNotFound 12,
+    // CPLE_AWSObjectNotFound 13, CPLE_AWSAccessDenied 14, CPLE_AWSInvalidCredentials 15,
+    // CPLE_AWSSignatureDoesNotMatch 16 (gdal_sys exports them as plain numbers).
+    !matches!(code, Some(4 | 6 | 12..=16))
+}
+
 /// Forgets this thread's last GDAL failure.
 pub fn clear_last_error() {
     LAST_ERROR.with(|l| l.borrow_mut().take());
+    LAST_CODE.with(|c| c.set(None));
 }
 
 unsafe extern "C" fn handler(class: CPLErr::Type, code: CPLErrorNum, msg: *const c_char) {
@@ -70,6 +88,7 @@ fn log(class: CPLErr::Type, code: CPLErrorNum, text: String) {
                     *l = Some(text);
                 }
             });
+            LAST_CODE.with(|c| c.set(Some(code)));
         }
         CPLErr::CE_Warning => tracing::info!(target: "gdal", code, "{text}"),
         _ => tracing::trace!(target: "gdal", code, "{text}"),

@@ -62,6 +62,7 @@ macro_rules! tile_index_conformance {
                 commit_metadata_bumps_version_and_bounds,
                 concurrent_writers_lose_nothing,
                 asset_helpers_check_and_edit,
+                asset_records_order_events,
                 bad_quadkeys_are_refused,
                 missing_mosaics_are_not_found,
                 updates_are_idempotent,
@@ -301,6 +302,79 @@ pub async fn concurrent_writers_lose_nothing(s: &SharedSubject) {
         assert_eq!(unique.len(), list.len(), "{qk}: duplicates in {list:?}");
         assert_eq!(&unique, want, "{qk}");
     }
+}
+
+/// Asset records: written with the document (the mosaic is tracked), grown before edits,
+/// claimed only by events not older than the newest applied; an older event's edit after a
+/// newer claim writes nothing.
+pub async fn asset_records_order_events(s: &SharedSubject) {
+    use mosaic::backend::{AssetEvent, AssetRecord, Claim, Edit, Edited, Sequencer};
+    let seed = seed();
+    let w = written(s, "records", &seed).await;
+    let index: &dyn TileIndex = &*w;
+    let qk = seed.tiles.keys().next().unwrap().clone();
+    assert!(index.tracks_assets().await.unwrap());
+    let a = index.asset_record("a.tif").await.unwrap().unwrap();
+    assert_eq!(a.quadkeys, seed.tiles.keys().cloned().collect::<Vec<_>>());
+    assert!(a.present && a.sequencer.is_none());
+    assert_eq!(index.asset_record("never.tif").await.unwrap(), None);
+
+    let seq = |s: &str| Some(Sequencer::parse(s).unwrap());
+    let event = |present: bool, s: &str, qks: &[String]| AssetEvent {
+        asset: "e.tif".into(),
+        sequencer: seq(s),
+        present,
+        quadkeys: qks.to_vec(),
+    };
+    let here = [qk.clone()];
+    assert_eq!(index.claim_asset(&event(true, "05", &here)).await.unwrap(), Claim::Applied(None));
+    let s05 = seq("05").unwrap();
+    let s06 = seq("06").unwrap();
+    assert_eq!(
+        index.edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05)).await.unwrap(),
+        Edited::Changed
+    );
+    assert_eq!(
+        index.edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05)).await.unwrap(),
+        Edited::Unchanged
+    );
+    let recorded = AssetRecord {
+        quadkeys: here.to_vec(),
+        sequencer: Some(s05.clone()),
+        present: true,
+    };
+    // Older: refused, the newer record returned.
+    assert_eq!(
+        index.claim_asset(&event(false, "04", &[])).await.unwrap(),
+        Claim::Stale(recorded.clone())
+    );
+    // Newer: applied, the record before it returned (its quadkeys are the removal's).
+    assert_eq!(
+        index.claim_asset(&event(false, "06", &[])).await.unwrap(),
+        Claim::Applied(Some(recorded))
+    );
+    // The older event's edits stop; the newer one's go through.
+    assert_eq!(
+        index.edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05)).await.unwrap(),
+        Edited::Superseded
+    );
+    assert_eq!(
+        index.edit_claimed(&qk, "e.tif", Edit::Remove, Some(&s06)).await.unwrap(),
+        Edited::Changed
+    );
+    assert_eq!(read(s, "records", &qk).await, ["a.tif"]);
+    let after = index.asset_record("e.tif").await.unwrap().unwrap();
+    assert!(!after.present);
+    assert_eq!(after.sequencer, Some(s06));
+    // Records only grow: the quadkeys stay named after the removal.
+    assert_eq!(after.quadkeys, here);
+    index
+        .record_assets(&[("e.tif".into(), vec![FREE.to_string()])])
+        .await
+        .unwrap();
+    let grown = index.asset_record("e.tif").await.unwrap().unwrap();
+    assert_eq!(grown.quadkeys, vec![qk.clone(), FREE.to_string()]);
+    assert!(grown.present);
 }
 
 /// [`backend::add_asset`], [`backend::remove_asset`], [`backend::withdraw_asset`] and

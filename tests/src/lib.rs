@@ -3,6 +3,8 @@
 //! they run unchanged on any data set of the same layout (`MOSAIC_REFDATA=/path/to/set`).
 
 pub mod conformance;
+pub mod ingest_fixture;
+pub mod proxy;
 pub mod stac_api;
 
 use std::io::Read;

@@ -137,6 +137,7 @@ fn s3_notification() -> impl Strategy<Value = (Value, Vec<ObjectEvent>)> {
                     change,
                     bucket,
                     key,
+                    sequencer: Some("0A".into()),
                 });
             }
         }
@@ -156,6 +157,7 @@ fn eventbridge_event() -> impl Strategy<Value = (Value, Vec<ObjectEvent>)> {
                     change,
                     bucket: bucket.clone(),
                     key: key.clone(),
+                    sequencer: None,
                 })
                 .into_iter()
                 .collect();

@@ -5,167 +5,12 @@
 //! set's `mosaics/calls_cogs.json` entry with the most quadkeys): a mosaic started from the
 //! first COG and fed the others one S3 event at a time must end up with exactly its tiles.
 
-use std::collections::BTreeMap;
-use std::sync::OnceLock;
-
 use ingest::{Config, Ingest};
-use mosaic::backend::{self, Backends, MosaicUri, Position, WriteMode, stores::Stores};
-use mosaic::create::CreateOptions;
-use mosaic::dataset::get_footprints;
-use mosaic::{Error, MosaicJson};
-use mosaic_integration_tests::{read_bytes, read_json, require_services, run_id, workspace_bin};
-use object_store::ObjectStoreExt;
+use mosaic::backend::{self, Backends, Position};
+use mosaic::Error;
+use mosaic_integration_tests::ingest_fixture::*;
+use mosaic_integration_tests::{require_services, run_id, workspace_bin};
 use serde_json::{Value, json};
-
-const BUCKET: &str = "mosaic-test";
-
-/// A reference mosaic of COGs and its COG list (paths relative to the reference set).
-struct Case {
-    reference: MosaicJson,
-    cogs: Vec<String>,
-}
-
-fn case() -> &'static Case {
-    static CASE: OnceLock<Case> = OnceLock::new();
-    CASE.get_or_init(|| {
-        let calls = read_json("mosaics/calls_cogs.json");
-        let (reference, source) = calls["mosaics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|e| Some((e["mosaic"].as_str()?, e["source"].as_str()?)))
-            .map(|(m, src)| (MosaicJson::from_slice(&read_bytes(m)).unwrap(), src))
-            .max_by_key(|(doc, _)| doc.tiles.len())
-            .expect("a COG mosaic in calls_cogs.json");
-        let cogs: Vec<String> = String::from_utf8(read_bytes(source))
-            .unwrap()
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect();
-        assert!(cogs.len() >= 3, "{source}: the tests need three COGs");
-        Case { reference, cogs }
-    })
-}
-
-fn cogs() -> &'static [String] {
-    &case().cogs
-}
-
-/// The COGs uploaded under a fresh prefix holding a space (S3 notifications encode it as
-/// `+`). Returns the prefix.
-async fn upload_cogs() -> String {
-    let prefix = format!("{}/rgb cogs", run_id());
-    for cog in cogs() {
-        let uri = asset(&prefix, cog);
-        let (store, path) = Stores::new(mosaic::settings::Settings::from_env())
-            .resolve(&uri, &MosaicUri::parse(&uri).unwrap())
-            .unwrap();
-        store.put(&path, read_bytes(cog).into()).await.unwrap();
-    }
-    prefix
-}
-
-fn asset(prefix: &str, cog: &str) -> String {
-    format!("s3://{BUCKET}/{prefix}/{cog}")
-}
-
-fn key(prefix: &str, cog: &str) -> String {
-    format!("{prefix}/{cog}")
-}
-
-/// What `mosaic create` would store from the first COG alone, with the reference's zooms.
-async fn start_mosaic(uri: &str, prefix: &str) {
-    let reference = &case().reference;
-    let url = asset(prefix, &cogs()[0]);
-    let tms = reference.tms();
-    let info =
-        tokio::task::spawn_blocking(move || get_footprints(&[url], &tms, 1, None).pop().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
-    let mut opts = CreateOptions::new(reference.minzoom, reference.maxzoom);
-    opts.quadkey_zoom = reference.quadkey_zoom;
-    opts.tilematrixset = reference.tilematrixset.clone();
-    let doc = MosaicJson::from_footprints(&[info.footprint()], &opts).unwrap();
-    backend::open_writer(uri)
-        .unwrap()
-        .write(&doc, WriteMode::Create)
-        .await
-        .unwrap();
-}
-
-/// cogeo-mosaic's mosaic of the COGs, its assets renamed to their S3 URLs, restricted to
-/// `keep`, quadkeys left empty dropped.
-fn reference_tiles(prefix: &str, keep: &[String]) -> BTreeMap<String, Vec<String>> {
-    case()
-        .reference
-        .tiles
-        .iter()
-        .filter_map(|(qk, assets)| {
-            let kept: Vec<String> = assets
-                .iter()
-                .filter(|a| keep.contains(a))
-                .map(|a| asset(prefix, a))
-                .collect();
-            (!kept.is_empty()).then(|| (qk.clone(), kept))
-        })
-        .collect()
-}
-
-async fn stored_tiles(uri: &str) -> BTreeMap<String, Vec<String>> {
-    backend::open(uri)
-        .await
-        .unwrap()
-        .tiles()
-        .await
-        .unwrap()
-        .into_iter()
-        .collect()
-}
-
-/// Each quadkey's assets sorted: for comparisons where only membership matters.
-fn sorted_lists(tiles: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Vec<String>> {
-    tiles
-        .into_iter()
-        .map(|(qk, mut assets)| {
-            assets.sort();
-            (qk, assets)
-        })
-        .collect()
-}
-
-/// An S3 notification as S3 sends it (key form-encoded).
-fn s3_notification(event_name: &str, key: &str) -> Value {
-    json!({"Records": [{
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-25T06:00:00.000Z", "eventName": event_name,
-        "userIdentity": {"principalId": "AWS:TEST"},
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
-               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "A"},
-                          "arn": format!("arn:aws:s3:::{BUCKET}")},
-               "object": {"key": key.replace(' ', "+"), "size": 1, "eTag": "0",
-                          "sequencer": "0A"}}
-    }]})
-}
-
-fn eventbridge(detail_type: &str, key: &str) -> Value {
-    json!({"version": "0", "id": "1", "detail-type": detail_type, "source": "aws.s3",
-           "account": "1", "time": "2026-11-25T06:00:00Z", "region": "us-east-1",
-           "resources": [format!("arn:aws:s3:::{BUCKET}")],
-           "detail": {"version": "0", "bucket": {"name": BUCKET},
-                      "object": {"key": key, "size": 1}, "reason": "PutObject"}})
-}
-
-/// One SQS message as Lambda's SQS event source delivers it.
-fn message(id: &str, body: String) -> Value {
-    json!({"messageId": id, "receiptHandle": "r", "body": body, "attributes": {},
-           "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
-           "eventSourceARN": "arn:aws:sqs:us-east-1:1:ingest", "awsRegion": "us-east-1"})
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn s3_events_build_the_index_cogeo_mosaic_builds_in_one_go() {
@@ -254,9 +99,10 @@ async fn sqs_batches_retry_only_the_messages_that_failed() {
     let answer = ingest.handle(event).await.unwrap();
     assert_eq!(
         answer,
-        // The missing COG may appear (retryable: back to the queue); the unreadable body
-        // cannot be read better later (permanent: logged and dropped).
-        json!({"batchItemFailures": [{"itemIdentifier": "missing-object"}]})
+        // A missing COG and an unreadable body cannot be read better later (permanent:
+        // logged with the key and acknowledged; a new upload sends a new event). Retryable
+        // failures are tested with DynamoDB stopped (ingest_order.rs).
+        json!({"batchItemFailures": []})
     );
     // Added first (the default, as cogeo-mosaic's update): compare each quadkey's set.
     assert_eq!(
@@ -419,10 +265,9 @@ async fn lambda_runtime_invocations() {
     })
     .await
     .unwrap();
-    assert_eq!(
-        answers[0],
-        json!({"batchItemFailures": [{"itemIdentifier": "gone"}]})
-    );
+    // A missing object and a garbage body are permanent (logged, acknowledged); retryable
+    // failures (the service stopped mid-batch) are in ingest_order.rs.
+    assert_eq!(answers[0], json!({"batchItemFailures": []}));
     assert!(
         answers[1]["outcomes"][0]["quadkeys"].as_u64().unwrap() > 0,
         "{}",

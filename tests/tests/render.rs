@@ -138,7 +138,7 @@ async fn mixed_band_counts_are_a_typed_error() {
         abs(b["assets_used"][0].as_str().unwrap()),
     ];
     match render(&assets, tile_of(a), PixelSelection::Highest, 2).await {
-        Err(Error::Dataset { path, reason }) => {
+        Err(Error::Dataset { path, reason, .. }) => {
             assert_eq!(path, assets[1]);
             assert!(reason.contains("bands"), "{reason}");
         }

@@ -11,7 +11,8 @@ use mosaic::backend::{self, Backends, StacMosaicOptions, StacSearch};
 use mosaic::cache::{CacheSettings, MosaicCache};
 use mosaic::create::read_footprints;
 use mosaic::stac::ItemAccessor;
-use mosaic_integration_tests::stac_api::{StacProxy, api, load_collection, reference_calls};
+use mosaic_integration_tests::proxy::FaultProxy as StacProxy;
+use mosaic_integration_tests::stac_api::{api, load_collection, reference_calls};
 use mosaic_integration_tests::{
     LookupCase, create_options, lookup_cases, read_bytes, refdata, require_services, run_cli,
     run_cli_status, run_id, serve_dir,

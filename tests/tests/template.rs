@@ -148,6 +148,10 @@ const LEFT_TO_DEFAULTS: &[(&str, &str)] = &[
         "ingest appends, as cogeo-mosaic's update does",
     ),
     (
+        "MOSAIC_LOG_FORMAT",
+        "logs are JSON in Lambda already (AWS_LAMBDA_FUNCTION_NAME); this is for local runs",
+    ),
+    (
         "TITILER_DEFAULT_ATTRIBUTION",
         "no attribution unless the operator adds one",
     ),

@@ -27,6 +27,9 @@ pub struct ObjectEvent {
     pub bucket: String,
     /// The object key, decoded.
     pub key: String,
+    /// The event's sequencer (`s3.object.sequencer`, EventBridge `detail.object.sequencer`
+    /// or `detail.sequencer`): orders the events of one key.
+    pub sequencer: Option<String>,
 }
 
 impl ObjectEvent {
@@ -50,6 +53,7 @@ pub enum Invocation {
 struct S3Detail {
     bucket: Named,
     object: Keyed,
+    sequencer: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +64,7 @@ struct Named {
 #[derive(Debug, Deserialize)]
 struct Keyed {
     key: String,
+    sequencer: Option<String>,
 }
 
 /// `value` as an event type, or [`Error::InvalidInput`] naming what it was read as.
@@ -140,6 +145,7 @@ fn s3_record_event(r: S3EventRecord) -> Result<Option<ObjectEvent>> {
         tracing::info!("skipping S3 event `{name}`");
         return Ok(None);
     };
+    let sequencer = r.s3.object.sequencer;
     let (Some(bucket), Some(key)) = (r.s3.bucket.name, r.s3.object.key) else {
         return Err(Error::InvalidInput(format!(
             "S3 record `{name}` without s3.bucket.name or s3.object.key"
@@ -149,6 +155,7 @@ fn s3_record_event(r: S3EventRecord) -> Result<Option<ObjectEvent>> {
         change,
         bucket,
         key: decode_notification_key(&key)?,
+        sequencer,
     }))
 }
 
@@ -188,6 +195,7 @@ fn eventbridge_event(v: Value) -> Result<Option<ObjectEvent>> {
         change,
         bucket: detail.bucket.name,
         key: detail.object.key,
+        sequencer: detail.object.sequencer.or(detail.sequencer),
     }))
 }
 
@@ -268,9 +276,28 @@ mod tests {
             vec![ObjectEvent {
                 change: Change::Removed,
                 bucket: "b".into(),
-                key: "a+b.tif".into()
+                key: "a+b.tif".into(),
+                sequencer: None,
             }]
         );
+    }
+
+    #[test]
+    fn sequencers_are_read_from_every_shape() {
+        let mut r = s3_record("ObjectCreated:Put", "a.tif");
+        r["s3"]["object"]["sequencer"] = json!("0055AED6DCD90281E5");
+        assert_eq!(
+            direct(json!({"Records": [r]}))[0].sequencer.as_deref(),
+            Some("0055AED6DCD90281E5")
+        );
+        let eb = json!({"source": "aws.s3", "detail-type": "Object Created",
+                        "detail": {"bucket": {"name": "b"},
+                                   "object": {"key": "a.tif", "sequencer": "0A"}}});
+        assert_eq!(direct(eb)[0].sequencer.as_deref(), Some("0A"));
+        let eb = json!({"source": "aws.s3", "detail-type": "Object Created",
+                        "detail": {"bucket": {"name": "b"}, "object": {"key": "a.tif"},
+                                   "sequencer": "0B"}});
+        assert_eq!(direct(eb)[0].sequencer.as_deref(), Some("0B"));
     }
 
     #[test]

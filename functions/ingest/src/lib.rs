@@ -30,7 +30,7 @@ mod events;
 use std::sync::Once;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
-use mosaic::backend::{self, Backends, Position, TileIndex};
+use mosaic::backend::{self, Applied, Backends, Position, Sequencer, TileIndex};
 use mosaic::create::UpdateOptions;
 use mosaic::dataset::{configure_gdal_defaults, dataset_info};
 use mosaic::run_blocking;
@@ -53,6 +53,55 @@ pub struct Config {
     /// Where a new asset goes in a quadkey's list (`MOSAIC_ADD_FIRST`, default `true`, as
     /// cogeo-mosaic's `update`).
     pub position: Position,
+    /// The mosaic the first event creates when `mosaic_uri` holds none (`MOSAIC_CREATE`,
+    /// JSON: `{"minzoom": 8, "maxzoom": 14, "quadkey_zoom": 8, "tilematrixset":
+    /// "WebMercatorQuad"}`); `None`: a missing mosaic is an error.
+    pub create: Option<CreateSpec>,
+}
+
+/// The mosaic [`Config::create`] makes: zooms, quadkey zoom, TMS (a built-in id).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSpec {
+    /// Minimum zoom.
+    pub minzoom: u8,
+    /// Maximum zoom.
+    pub maxzoom: u8,
+    /// Quadkey zoom (default minzoom).
+    #[serde(default)]
+    pub quadkey_zoom: Option<u8>,
+    /// Built-in TMS id (default WebMercatorQuad, not embedded).
+    #[serde(default)]
+    pub tilematrixset: Option<String>,
+}
+
+impl CreateSpec {
+    /// Parses `MOSAIC_CREATE`'s JSON.
+    pub fn parse(text: &str) -> Result<CreateSpec> {
+        let spec: CreateSpec = serde_json::from_str(text)
+            .map_err(|e| Error::InvalidInput(format!("MOSAIC_CREATE: {e}")))?;
+        spec.document()?;
+        Ok(spec)
+    }
+
+    /// The empty mosaic it describes. Its bounds start as the whole world (cogeo-mosaic's
+    /// default; updates only grow bounds, so they stay so: docs/compatibility.md).
+    pub fn document(&self) -> Result<mosaic::MosaicJson> {
+        if self.minzoom > self.maxzoom || self.maxzoom > 30 {
+            return Err(Error::InvalidInput(format!(
+                "MOSAIC_CREATE: zooms {}..{} need minzoom <= maxzoom <= 30",
+                self.minzoom, self.maxzoom
+            )));
+        }
+        let mut doc = mosaic::MosaicJson::new(self.minzoom, self.maxzoom);
+        doc.quadkey_zoom = self.quadkey_zoom;
+        if let Some(t) = &self.tilematrixset {
+            let tms = mosaic::TileMatrixSet::builtin(t)?;
+            tms.ensure_quadtree()?;
+            doc.tilematrixset = Some(tms);
+        }
+        Ok(doc)
+    }
 }
 
 impl Config {
@@ -62,6 +111,7 @@ impl Config {
             mosaic_uri: mosaic_uri.into(),
             suffixes: vec![".tif".into(), ".tiff".into()],
             position: Position::First,
+            create: None,
         }
     }
 
@@ -84,6 +134,11 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect();
+        }
+        if let Ok(v) = std::env::var("MOSAIC_CREATE")
+            && !v.trim().is_empty()
+        {
+            cfg.create = Some(CreateSpec::parse(&v)?);
         }
         if let Ok(v) = std::env::var("MOSAIC_ADD_FIRST") {
             cfg.position = match v.trim().to_ascii_lowercase().as_str() {
@@ -124,11 +179,30 @@ pub struct Outcome {
     pub skipped: Option<String>,
 }
 
+/// The per-event log line: what was done, what it cost.
+fn log_outcome(uri: &str, o: &Outcome, sequencer: Option<&str>, requests: u64, ms: u128) {
+    tracing::info!(
+        key = %o.asset,
+        mosaic = uri,
+        change = ?o.change,
+        sequencer = sequencer.unwrap_or(""),
+        quadkeys = o.quadkeys,
+        requests,
+        ms = ms as u64,
+        skipped = o.skipped.as_deref().unwrap_or(""),
+        "applied"
+    );
+}
+
 /// The handler: a configured index and what to do with events.
 #[derive(Debug)]
 pub struct Ingest {
     config: Config,
     index: Box<dyn TileIndex>,
+    /// Where the mosaic is created when [`Config::create`] is set.
+    writer: Option<Box<dyn mosaic::backend::MosaicWrite>>,
+    /// Requests of the process's DynamoDB clients (for the per-event log).
+    stats: Option<std::sync::Arc<mosaic::backend::dynamodb::RequestStats>>,
 }
 
 impl Ingest {
@@ -137,10 +211,42 @@ impl Ingest {
     /// no per-quadkey items to edit.
     pub fn new(config: Config, backends: &Backends) -> Result<Ingest> {
         let index = backends.open_index(&config.mosaic_uri)?;
-        Ok(Ingest { config, index })
+        let writer = match config.create {
+            Some(_) => Some(backends.open_writer(&config.mosaic_uri)?),
+            None => None,
+        };
+        Ok(Ingest {
+            config,
+            index,
+            writer,
+            stats: Some(backends.dynamodb_stats()),
+        })
     }
 
-    /// Applies one event to the index.
+    /// The mosaic's metadata; with [`Config::create`], a missing mosaic is created first
+    /// (by whichever of concurrent first events gets there: the others find it).
+    async fn metadata(&self) -> Result<mosaic::MosaicJson> {
+        match self.index.metadata().await {
+            Err(e) if matches!(e.root(), Error::NotFound { .. }) => {
+                let (Some(spec), Some(writer)) = (&self.config.create, &self.writer) else {
+                    return Err(e);
+                };
+                match writer
+                    .write(&spec.document()?, mosaic::backend::WriteMode::Create)
+                    .await
+                {
+                    Ok(()) => tracing::info!(mosaic = %self.config.mosaic_uri, "created (MOSAIC_CREATE)"),
+                    Err(e) if matches!(e.root(), Error::AlreadyExists { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+                self.index.metadata().await
+            }
+            other => other,
+        }
+    }
+
+    /// Applies one event to the index, in S3's order: an event older (by its sequencer)
+    /// than the newest applied to the same key is acknowledged and ignored.
     pub async fn apply(&self, event: &ObjectEvent) -> Result<Outcome> {
         let asset = event.asset();
         let mut outcome = Outcome {
@@ -153,9 +259,14 @@ impl Ingest {
             outcome.skipped = Some(format!("key suffix not one of {:?}", self.config.suffixes));
             return Ok(outcome);
         }
-        match event.change {
+        let sequencer = event
+            .sequencer
+            .as_deref()
+            .map(Sequencer::parse)
+            .transpose()?;
+        let meta = self.metadata().await?;
+        let applied = match event.change {
             Change::Created => {
-                let meta = self.index.metadata().await?;
                 let (tms, url) = (meta.tms(), asset.clone());
                 let info = run_blocking("footprint", move || {
                     configure_gdal_once();
@@ -163,8 +274,9 @@ impl Ingest {
                 })
                 .await?;
                 let footprint = info.footprint();
+                let read = meta.clone();
                 let additions = run_blocking("additions", move || {
-                    meta.additions(&[footprint], &UpdateOptions::default())
+                    read.additions(&[footprint], &UpdateOptions::default())
                 })
                 .await?;
                 if additions.tiles.is_empty() {
@@ -172,15 +284,39 @@ impl Ingest {
                         Some("the footprint covers no tile of the mosaic's zooms".into());
                     return Ok(outcome);
                 }
-                outcome.quadkeys = additions.tiles.len();
-                backend::apply_additions(self.index.as_ref(), &additions, self.config.position)
-                    .await?;
+                let quadkeys: Vec<String> = additions.tiles.keys().cloned().collect();
+                outcome.quadkeys = quadkeys.len();
+                backend::apply_created(
+                    self.index.as_ref(),
+                    &meta,
+                    &asset,
+                    &quadkeys,
+                    self.config.position,
+                    Some(additions.bounds),
+                    sequencer.as_ref(),
+                )
+                .await?
             }
             Change::Removed => {
-                outcome.quadkeys = backend::withdraw_asset(self.index.as_ref(), &asset).await?;
-                if outcome.quadkeys == 0 {
-                    outcome.skipped = Some("not listed in the mosaic".into());
+                backend::apply_removed(self.index.as_ref(), &meta, &asset, sequencer.as_ref())
+                    .await?
+            }
+        };
+        match applied {
+            Applied::Edited(n) => {
+                if event.change == Change::Removed {
+                    outcome.quadkeys = n;
+                    if n == 0 {
+                        outcome.skipped = Some("not listed in the mosaic".into());
+                    }
                 }
+            }
+            Applied::Stale => {
+                outcome.quadkeys = 0;
+                outcome.skipped = Some("older than the newest event applied to this key".into());
+            }
+            Applied::Superseded => {
+                outcome.skipped = Some("a newer event on this key arrived meanwhile".into());
             }
         }
         Ok(outcome)
@@ -190,10 +326,26 @@ impl Ingest {
     async fn apply_all(&self, events: &[ObjectEvent]) -> Result<Vec<Outcome>> {
         let mut outcomes = Vec::with_capacity(events.len());
         for e in events {
+            let started = std::time::Instant::now();
+            let before = self.stats.as_ref().map_or(0, |s| s.total());
             let o = self.apply(e).await.inspect_err(|err| {
-                tracing::error!("{} {:?}: {err}", e.asset(), e.change);
+                tracing::error!(
+                    key = %e.asset(),
+                    mosaic = %self.config.mosaic_uri,
+                    change = ?e.change,
+                    retryable = err.retryable(),
+                    error_type = %err.lambda_error_type(),
+                    "{err}"
+                );
             })?;
-            tracing::info!(asset = %o.asset, change = ?o.change, quadkeys = o.quadkeys, skipped = ?o.skipped, "applied");
+            let requests = self.stats.as_ref().map_or(0, |s| s.total()) - before;
+            log_outcome(
+                &self.config.mosaic_uri,
+                &o,
+                e.sequencer.as_deref(),
+                requests,
+                started.elapsed().as_millis(),
+            );
             outcomes.push(o);
         }
         Ok(outcomes)

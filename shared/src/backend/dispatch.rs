@@ -159,6 +159,12 @@ impl Backends {
         self
     }
 
+    /// Requests sent so far through this process's DynamoDB clients.
+    #[cfg(feature = "dynamodb")]
+    pub fn dynamodb_stats(&self) -> Arc<super::dynamodb::RequestStats> {
+        self.dynamodb.stats()
+    }
+
     /// The HTTP client of STAC searches.
     #[cfg(feature = "stac")]
     pub fn stac_client(&self) -> &reqwest::Client {

@@ -16,6 +16,7 @@
 //! | `sqlite:///{path}:{mosaic}` | [`sqlite::SqliteReader`] | [`sqlite::SqliteWriter`]: one transaction per write or edit |
 //! | `stac+http(s)://…/search` | [`stac::StacBackend`] through [`Backends::open_stac`] (a search with its query and zooms) | [`Error::ReadOnly`] |
 
+pub mod assets;
 mod dispatch;
 mod document;
 #[cfg(feature = "dynamodb")]
@@ -46,6 +47,7 @@ use crate::{Error, Result};
 pub use dispatch::{
     Backends, OpenOptions, list_mosaics, open, open_index, open_with, open_writer, required_feature,
 };
+pub use assets::{AssetEvent, AssetRecord, Claim, Edit, Edited, Sequencer};
 pub use document::DocumentBackend;
 #[cfg(feature = "stac")]
 pub use stac::{StacBackend, StacMosaicOptions, StacSearch};
@@ -226,19 +228,164 @@ pub trait TileIndex: Send + Sync + std::fmt::Debug {
     /// Records a change: bounds grown to cover `added` (when given), `mosaicjson` upgraded,
     /// version patch +1, center recomputed. Returns the new metadata (`tiles` empty).
     async fn commit_metadata(&self, added: Option<[f64; 4]>) -> Result<MosaicJson>;
+
+    /// [`TileIndex::commit_metadata`] starting from `read`, the metadata as read at the start
+    /// of the change: a backend that commits under a version condition tries that version
+    /// first and saves a read (re-reading only when another writer committed meanwhile).
+    async fn commit_metadata_from(
+        &self,
+        read: &MosaicJson,
+        added: Option<[f64; 4]>,
+    ) -> Result<MosaicJson> {
+        let _ = read;
+        self.commit_metadata(added).await
+    }
+
+    /// The record of `asset` (as stored, without `asset_prefix`), when there is one
+    /// ([`assets`]).
+    async fn asset_record(&self, asset: &str) -> Result<Option<AssetRecord>>;
+
+    /// True when every asset of the mosaic has a record (the mosaic was written whole by us):
+    /// an asset without one is then listed nowhere.
+    async fn tracks_assets(&self) -> Result<bool>;
+
+    /// Adds quadkeys to the records of assets (created, present, when missing): called
+    /// before the tile edits that list them there.
+    async fn record_assets(&self, records: &[(String, Vec<String>)]) -> Result<()>;
+
+    /// Records `event` when it is not older than the newest event applied to its asset (one
+    /// conditional write): created events add their quadkeys to the record.
+    async fn claim_asset(&self, event: &AssetEvent) -> Result<Claim>;
+
+    /// One edit of `quadkey` for `asset`, made only while the asset's record holds
+    /// `sequencer` (in one transaction with the check); `None` edits unconditionally.
+    async fn edit_claimed(
+        &self,
+        quadkey: &str,
+        asset: &str,
+        edit: Edit,
+        sequencer: Option<&Sequencer>,
+    ) -> Result<Edited>;
 }
 
 /// How many per-quadkey edits run at once.
 const EDIT_CONCURRENCY: usize = 16;
 
 /// One pending per-quadkey edit.
-type Edit<'a> = futures::future::BoxFuture<'a, Result<Vec<String>>>;
+type PendingEdit<'a> = futures::future::BoxFuture<'a, Result<Vec<String>>>;
+
+/// What an event did to a tile index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Applied: this many quadkeys changed.
+    Edited(usize),
+    /// Older than the newest event applied to the asset: acknowledged, nothing changed.
+    Stale,
+    /// A newer event on the asset arrived while this one was applied: it stopped, and the
+    /// newer one decides.
+    Superseded,
+}
+
+/// The asset as a mosaic stores it: without the mosaic's `asset_prefix`.
+fn stored_asset<'a>(meta: &MosaicJson, asset: &'a str) -> &'a str {
+    meta.asset_prefix
+        .as_deref()
+        .and_then(|p| asset.strip_prefix(p))
+        .unwrap_or(asset)
+}
+
+/// Adds `asset` to every quadkey of `quadkeys` (an S3 `ObjectCreated` event with
+/// `sequencer`) and commits the metadata once (with `bounds`, the asset's footprint, when
+/// known). `meta` is the metadata as read for the event. Costs, on DynamoDB, one conditional
+/// write for the record, one transaction per quadkey and one metadata update: Q + 2 requests.
+///
+/// An event older than the newest applied to the asset changes nothing ([`Applied::Stale`]).
+pub async fn apply_created(
+    index: &dyn TileIndex,
+    meta: &MosaicJson,
+    asset: &str,
+    quadkeys: &[String],
+    at: Position,
+    bounds: Option<[f64; 4]>,
+    sequencer: Option<&Sequencer>,
+) -> Result<Applied> {
+    check_quadkeys(meta, quadkeys)?;
+    let stored = stored_asset(meta, asset);
+    let event = AssetEvent {
+        asset: stored.to_string(),
+        sequencer: sequencer.cloned(),
+        present: true,
+        quadkeys: quadkeys.to_vec(),
+    };
+    if let Claim::Stale(_) = index.claim_asset(&event).await? {
+        return Ok(Applied::Stale);
+    }
+    let edits = quadkeys
+        .iter()
+        .map(|qk| index.edit_claimed(qk, stored, Edit::Add(at), sequencer))
+        .collect();
+    let Some(changed) = run_claimed_edits(edits).await? else {
+        return Ok(Applied::Superseded);
+    };
+    index.commit_metadata_from(meta, bounds).await?;
+    Ok(Applied::Edited(changed))
+}
+
+/// Removes `asset` from every quadkey that lists it (an S3 `ObjectRemoved` event with
+/// `sequencer`) and commits the metadata when something changed. The quadkeys come from the
+/// asset's record; a mosaic written by another tool has none, and its index is then read
+/// whole once (logged). Costs, on DynamoDB with a record, one conditional write, two
+/// requests per quadkey (read, transaction) and one metadata update: 2Q + 2 requests.
+pub async fn apply_removed(
+    index: &dyn TileIndex,
+    meta: &MosaicJson,
+    asset: &str,
+    sequencer: Option<&Sequencer>,
+) -> Result<Applied> {
+    let stored = stored_asset(meta, asset);
+    let event = AssetEvent {
+        asset: stored.to_string(),
+        sequencer: sequencer.cloned(),
+        present: false,
+        quadkeys: Vec::new(),
+    };
+    let previous = match index.claim_asset(&event).await? {
+        Claim::Stale(_) => return Ok(Applied::Stale),
+        Claim::Applied(previous) => previous,
+    };
+    let quadkeys = match previous {
+        Some(record) => record.quadkeys,
+        None if index.tracks_assets().await? => Vec::new(),
+        None => {
+            tracing::warn!(
+                asset = stored,
+                "no asset record (a mosaic written by another tool): reading the whole index to find it"
+            );
+            index
+                .tiles()
+                .await?
+                .into_iter()
+                .filter(|(_, assets)| assets.iter().any(|a| a == stored))
+                .map(|(qk, _)| qk)
+                .collect()
+        }
+    };
+    let edits = quadkeys
+        .iter()
+        .map(|qk| index.edit_claimed(qk, stored, Edit::Remove, sequencer))
+        .collect();
+    let Some(changed) = run_claimed_edits(edits).await? else {
+        return Ok(Applied::Superseded);
+    };
+    if changed > 0 {
+        index.commit_metadata_from(meta, None).await?;
+    }
+    Ok(Applied::Edited(changed))
+}
 
 /// Adds `asset` to every quadkey of `quadkeys` and commits the metadata once (with
-/// `bounds`, the asset's footprint, when known). Returns how many quadkeys changed.
-///
-/// This is what an S3 `ObjectCreated` event does to a mosaic; running it twice changes
-/// nothing the second time except the version.
+/// `bounds`, the asset's footprint, when known): [`apply_created`] without a sequencer.
+/// Returns how many quadkeys changed.
 pub async fn add_asset(
     index: &dyn TileIndex,
     asset: &str,
@@ -246,19 +393,15 @@ pub async fn add_asset(
     at: Position,
     bounds: Option<[f64; 4]>,
 ) -> Result<usize> {
-    check_quadkeys(&index.metadata().await?, quadkeys)?;
-    let one = [asset.to_string()];
-    let edits = quadkeys
-        .iter()
-        .map(|qk| index.add_assets(qk, &one, at))
-        .collect();
-    let changed = run_edits(edits).await?;
-    index.commit_metadata(bounds).await?;
-    Ok(changed)
+    let meta = index.metadata().await?;
+    match apply_created(index, &meta, asset, quadkeys, at, bounds, None).await? {
+        Applied::Edited(n) => Ok(n),
+        Applied::Stale | Applied::Superseded => Ok(0),
+    }
 }
 
-/// Removes `asset` from every quadkey of `quadkeys` and commits the metadata once.
-/// Returns how many quadkeys changed.
+/// Removes `asset` from every quadkey of `quadkeys` and commits the metadata once (its
+/// record keeps naming them: records only grow). Returns how many quadkeys changed.
 pub async fn remove_asset(
     index: &dyn TileIndex,
     asset: &str,
@@ -275,40 +418,25 @@ pub async fn remove_asset(
     Ok(changed)
 }
 
-/// Removes `asset` from every quadkey that lists it and commits the metadata once; the
-/// mosaic's `asset_prefix` is stripped first, as [`MosaicJson::additions`] strips it when
-/// adding. Returns how many quadkeys changed (0, and no commit, when it was listed nowhere).
-///
-/// This is what an S3 `ObjectRemoved` event does to a mosaic. It reads the whole index
-/// once ([`TileIndex::tiles`]: one paginated `Query` on DynamoDB, one `SELECT` in SQLite).
+/// Removes `asset` from every quadkey that lists it: [`apply_removed`] without a sequencer.
+/// Returns how many quadkeys changed (0, and no commit, when it was listed nowhere).
 pub async fn withdraw_asset(index: &dyn TileIndex, asset: &str) -> Result<usize> {
     let meta = index.metadata().await?;
-    let stored = meta
-        .asset_prefix
-        .as_deref()
-        .and_then(|p| asset.strip_prefix(p))
-        .unwrap_or(asset);
-    let quadkeys: Vec<String> = index
-        .tiles()
-        .await?
-        .into_iter()
-        .filter(|(_, assets)| assets.iter().any(|a| a == stored))
-        .map(|(qk, _)| qk)
-        .collect();
-    if quadkeys.is_empty() {
-        return Ok(0);
+    match apply_removed(index, &meta, asset, None).await? {
+        Applied::Edited(n) => Ok(n),
+        Applied::Stale | Applied::Superseded => Ok(0),
     }
-    remove_asset(index, stored, &quadkeys).await
 }
 
-/// Applies an update computed by [`MosaicJson::additions`] through a [`TileIndex`]: every
-/// quadkey of `additions` gets its new assets (those already present are skipped), then the
-/// metadata is committed. Returns the new metadata.
+/// Applies an update computed by [`MosaicJson::additions`] through a [`TileIndex`]: the
+/// assets' records first, then every quadkey of `additions` gets its new assets (those
+/// already present are skipped), then the metadata is committed. Returns the new metadata.
 pub async fn apply_additions(
     index: &dyn TileIndex,
     additions: &MosaicJson,
     at: Position,
 ) -> Result<MosaicJson> {
+    index.record_assets(&assets::invert(&additions.tiles)).await?;
     let edits = additions
         .tiles
         .iter()
@@ -330,9 +458,27 @@ fn check_quadkeys(meta: &MosaicJson, quadkeys: &[String]) -> Result<()> {
     }
 }
 
+/// Runs claimed edits [`EDIT_CONCURRENCY`] at a time; stops at the first error. Returns how
+/// many changed something, or `None` when one found its event superseded.
+async fn run_claimed_edits(
+    edits: Vec<futures::future::BoxFuture<'_, Result<Edited>>>,
+) -> Result<Option<usize>> {
+    use futures::{StreamExt, TryStreamExt};
+    futures::stream::iter(edits)
+        .buffer_unordered(EDIT_CONCURRENCY)
+        .try_fold(Some(0), |n, edited| {
+            futures::future::ready(Ok(match (n, edited) {
+                (None, _) | (_, Edited::Superseded) => None,
+                (Some(n), Edited::Changed) => Some(n + 1),
+                (Some(n), Edited::Unchanged) => Some(n),
+            }))
+        })
+        .await
+}
+
 /// Runs edits [`EDIT_CONCURRENCY`] at a time; stops at the first error. Returns how many
 /// changed something.
-async fn run_edits(edits: Vec<Edit<'_>>) -> Result<usize> {
+async fn run_edits(edits: Vec<PendingEdit<'_>>) -> Result<usize> {
     use futures::{StreamExt, TryStreamExt};
     futures::stream::iter(edits)
         .buffer_unordered(EDIT_CONCURRENCY)

@@ -132,6 +132,7 @@ pub async fn mosaic_assets(
             break;
         };
         let result = task.await.map_err(|e| Error::Dataset {
+            retryable: true,
             path: assets[i].clone(),
             reason: format!("read task failed: {e}"),
         })?;
@@ -141,6 +142,7 @@ pub async fn mosaic_assets(
             Some((bands, h, w)) => {
                 if img.bands != bands {
                     return Err(Error::Dataset {
+                        retryable: true,
                         path: assets[i].clone(),
                         reason: format!(
                             "has {} bands where the first asset has {bands}: assets HAVE TO have the same number of bands",

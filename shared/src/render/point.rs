@@ -59,6 +59,7 @@ pub fn read_point(
     nodata: Option<f64>,
 ) -> Result<Option<AssetValues>> {
     let err = |reason: String| Error::Dataset {
+        retryable: true,
         path: path.to_string(),
         reason,
     };

@@ -241,6 +241,7 @@ fn dataset_meta(path: &str, ds: &Dataset, tms: &TileMatrixSet) -> Result<Dataset
         return Ok(m);
     }
     let err = |reason: String| Error::Dataset {
+        retryable: true,
         path: path.to_string(),
         reason,
     };
@@ -335,6 +336,7 @@ pub fn read_tile(
     opts: &ReadOptions,
 ) -> Result<Option<ImageData>> {
     let err = |reason: String| Error::Dataset {
+        retryable: true,
         path: path.to_string(),
         reason,
     };

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use tokio::sync::OnceCell;
@@ -18,6 +20,7 @@ const FALLBACK_REGION: &str = "us-east-1";
 #[derive(Debug, Default)]
 pub struct RequestStats {
     counts: Mutex<BTreeMap<String, u64>>,
+    items_read: std::sync::atomic::AtomicU64,
 }
 
 impl RequestStats {
@@ -36,9 +39,22 @@ impl RequestStats {
         self.lock().clone()
     }
 
+    /// Items read so far: those answers returned (`GetItem`, `Query`, `Scan`,
+    /// `BatchGetItem`, old values of `UpdateItem`) and the item each `TransactWriteItems`
+    /// condition check reads.
+    pub fn items_read(&self) -> u64 {
+        self.items_read.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Starts counting from zero.
     pub fn reset(&self) {
         self.lock().clear();
+        self.items_read.store(0, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn add_items(&self, n: usize) {
+        self.items_read
+            .fetch_add(n as u64, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, u64>> {
@@ -77,7 +93,40 @@ impl Intercept for CountRequests {
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("unknown")
             .to_string();
+        if op == "TransactWriteItems" {
+            // Our transactions hold one condition check (the asset record) each.
+            self.0.add_items(1);
+        }
         *self.0.lock().entry(op).or_insert(0) += 1;
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> std::result::Result<(), BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        let Ok(output) = context.output_or_error() else {
+            return Ok(());
+        };
+        let n = if let Some(o) = output.downcast_ref::<op::get_item::GetItemOutput>() {
+            usize::from(o.item.is_some())
+        } else if let Some(o) = output.downcast_ref::<op::query::QueryOutput>() {
+            o.items.as_ref().map_or(0, Vec::len)
+        } else if let Some(o) = output.downcast_ref::<op::scan::ScanOutput>() {
+            o.items.as_ref().map_or(0, Vec::len)
+        } else if let Some(o) = output.downcast_ref::<op::batch_get_item::BatchGetItemOutput>() {
+            o.responses
+                .as_ref()
+                .map_or(0, |r| r.values().map(Vec::len).sum())
+        } else if let Some(o) = output.downcast_ref::<op::update_item::UpdateItemOutput>() {
+            usize::from(o.attributes.as_ref().is_some_and(|a| !a.is_empty()))
+        } else {
+            0
+        };
+        self.0.add_items(n);
         Ok(())
     }
 }
@@ -171,8 +220,18 @@ impl DynamoDbClients {
     }
 }
 
+/// The AWS configuration chain, with timeouts on every call (the SDK sets none by default:
+/// a stalled connection would hold an invocation until Lambda kills it). Throttling, 5xx and
+/// timeouts are retried by the SDK's standard mode: 3 attempts, jittered exponential backoff.
 async fn load_sdk_config() -> aws_config::SdkConfig {
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .operation_attempt_timeout(std::time::Duration::from_secs(10))
+        .operation_timeout(std::time::Duration::from_secs(30))
+        .build();
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(timeouts)
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
         .load()
         .await
 }

@@ -10,7 +10,9 @@ use serde_json::Value;
 
 use super::attributes::{tile_item_size, to_attribute};
 use super::{APPEND_CHUNK, DynamoDbWriter, MAX_ATTEMPTS, METADATA_QUADKEY, check_quadkey};
-use crate::backend::{Position, TileIndex};
+use crate::backend::{
+    AssetEvent, AssetRecord, Claim, Edit, Edited, Position, Sequencer, TileIndex,
+};
 use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result};
 
@@ -184,9 +186,75 @@ impl TileIndex for DynamoDbWriter {
     }
 
     async fn commit_metadata(&self, added: Option<[f64; 4]>) -> Result<MosaicJson> {
+        self.commit_from(None, added).await
+    }
+
+    /// The first attempt starts from `read` (no read request); a conflict reads again.
+    async fn commit_metadata_from(
+        &self,
+        read: &MosaicJson,
+        added: Option<[f64; 4]>,
+    ) -> Result<MosaicJson> {
+        self.commit_from(Some(read.clone()), added).await
+    }
+
+    async fn asset_record(&self, asset: &str) -> Result<Option<AssetRecord>> {
+        self.read_record(asset).await
+    }
+
+    async fn tracks_assets(&self) -> Result<bool> {
+        self.read_tracked().await
+    }
+
+    async fn record_assets(&self, records: &[(String, Vec<String>)]) -> Result<()> {
+        self.add_to_records(records).await
+    }
+
+    async fn claim_asset(&self, event: &AssetEvent) -> Result<Claim> {
+        self.claim(event).await
+    }
+
+    async fn edit_claimed(
+        &self,
+        quadkey: &str,
+        asset: &str,
+        edit: Edit,
+        sequencer: Option<&Sequencer>,
+    ) -> Result<Edited> {
+        check_quadkey(quadkey)?;
+        let one = [asset.to_string()];
+        match (sequencer, edit) {
+            (Some(seq), _) => self.edit_with_check(quadkey, asset, edit, seq).await,
+            (None, Edit::Add(at)) => Ok(changed(self.add_assets(quadkey, &one, at).await?)),
+            (None, Edit::Remove) => Ok(changed(self.remove_assets(quadkey, &one).await?)),
+        }
+    }
+}
+
+/// An unconditional edit's outcome.
+fn changed(assets: Vec<String>) -> Edited {
+    if assets.is_empty() {
+        Edited::Unchanged
+    } else {
+        Edited::Changed
+    }
+}
+
+impl DynamoDbWriter {
+    /// Commits the metadata under a condition on the version read, starting from `first`
+    /// when given; retried on conflict.
+    async fn commit_from(
+        &self,
+        first: Option<MosaicJson>,
+        added: Option<[f64; 4]>,
+    ) -> Result<MosaicJson> {
         let mut attempt = 0;
+        let mut first = first;
         loop {
-            let mut doc = self.read_metadata().await?;
+            let mut doc = match first.take() {
+                Some(doc) => doc,
+                None => self.read_metadata().await?,
+            };
             let old_version = doc.version.clone();
             doc.record_update(added.unwrap_or(doc.bounds))?;
             let meta = doc.metadata();

@@ -10,6 +10,9 @@
 //! | metadata | `mosaicId`, `quadkey = "-1"`, every MosaicJSON field but `tiles` (absent ones `NULL`, numbers `N`, the TMS a map) |
 //! | one per quadkey | `mosaicId`, `quadkey`, `assets` (list of strings) |
 //!
+//! Beside it, in the partition `{mosaic}:assets`, one record per asset (where it is listed,
+//! the newest event applied to it): see `assets.rs`. cogeo-mosaic never reads that partition.
+//!
 //! # Requests
 //!
 //! - a tile at or above `quadkey_zoom`: one `GetItem` (its ancestor's key); below it: one
@@ -39,6 +42,7 @@
 //! ([`TileIndex`]); `client` holds [`DynamoDbClients`], `errors` the classification of SDK
 //! failures, `attributes` the JSON ↔ attribute conversion.
 
+mod assets;
 mod attributes;
 mod batch;
 mod client;
@@ -206,14 +210,17 @@ impl DynamoDbWriter {
                 format!("{what} still conflicting or throttled after {MAX_ATTEMPTS} attempts"),
             ));
         }
-        let base = 10u64 << attempt.min(8);
-        let jitter = u64::from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.subsec_nanos())
-                .unwrap_or(0),
-        ) % base.max(1);
-        tokio::time::sleep(Duration::from_millis((base / 2 + jitter).min(1_000))).await;
+        // backon's exponential schedule with full jitter, 10 ms doubling up to 1 s.
+        use backon::BackoffBuilder;
+        let delay = backon::ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(10))
+            .with_max_delay(Duration::from_secs(1))
+            .with_jitter()
+            .without_max_times()
+            .build()
+            .nth(attempt.saturating_sub(1) as usize)
+            .unwrap_or(Duration::from_secs(1));
+        tokio::time::sleep(delay).await;
         Ok(())
     }
 }

@@ -127,7 +127,13 @@ impl DynamoDbWriter {
         if exists || !stale.is_empty() {
             self.delete_items(stale).await?;
         }
-        self.batch_write(puts).await?;
+        // Asset records: the old ones go, every asset of the new document gets one (and the
+        // mosaic its "tracked" marker), before the tile items that list them.
+        let old_records = self.record_deletes().await?;
+        self.batch_write(old_records).await?;
+        let mut items = self.record_puts(&doc.tiles)?;
+        items.extend(puts);
+        self.batch_write(items).await?;
         let sent = self
             .client()
             .await
@@ -233,7 +239,9 @@ impl MosaicWrite for DynamoDbWriter {
                     uri: self.uri.clone(),
                 });
             }
-            self.delete_items(quadkeys).await
+            self.delete_items(quadkeys).await?;
+            let records = self.record_deletes().await?;
+            self.batch_write(records).await
         }
         .await;
         self.release_lease(&lease).await;

@@ -12,7 +12,10 @@ use super::metadata::{commit_metadata_in, read_metadata};
 use super::read::{parse_assets, tiles_blocking};
 use super::write::SqliteWriter;
 use super::{Target, py_dumps};
-use crate::backend::{Position, TileIndex};
+use super::assets;
+use crate::backend::{
+    AssetEvent, AssetRecord, Claim, Edit, Edited, Position, Sequencer, TileIndex,
+};
 use crate::mosaicjson::MosaicJson;
 use crate::{Error, Result};
 
@@ -213,6 +216,98 @@ impl TileIndex for SqliteWriter {
                     .collect();
                 ((!kept.is_empty()).then_some(kept), removed)
             })
+        })
+        .await
+    }
+
+    async fn asset_record(&self, asset: &str) -> Result<Option<AssetRecord>> {
+        let asset = asset.to_string();
+        self.with_conn("sqlite asset record", false, move |t, conn| {
+            assets::read_record(conn, t, &asset)
+        })
+        .await
+    }
+
+    async fn tracks_assets(&self) -> Result<bool> {
+        self.with_conn("sqlite tracked", false, |t, conn| assets::tracked(conn, t))
+            .await
+    }
+
+    /// One transaction for all the records.
+    async fn record_assets(&self, records: &[(String, Vec<String>)]) -> Result<()> {
+        let records = records.to_vec();
+        self.with_conn("sqlite record assets", false, move |t, conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(&t.uri)?;
+            require_schema(&tx, t)?;
+            for (asset, quadkeys) in &records {
+                assets::add_quadkeys(&tx, t, asset, quadkeys)?;
+            }
+            tx.commit().ctx(&t.uri)
+        })
+        .await
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction: the record read, compared, written.
+    async fn claim_asset(&self, event: &AssetEvent) -> Result<Claim> {
+        let event = event.clone();
+        self.with_conn("sqlite claim", false, move |t, conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(&t.uri)?;
+            require_schema(&tx, t)?;
+            let claim = assets::claim(&tx, t, &event)?;
+            tx.commit().ctx(&t.uri)?;
+            Ok(claim)
+        })
+        .await
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction: the record checked, then the quadkey edited.
+    async fn edit_claimed(
+        &self,
+        quadkey: &str,
+        asset: &str,
+        edit: Edit,
+        sequencer: Option<&Sequencer>,
+    ) -> Result<Edited> {
+        check_quadkey(quadkey)?;
+        let (qk, asset, seq, indexed) = (
+            quadkey.to_string(),
+            asset.to_string(),
+            sequencer.cloned(),
+            self.indexed.clone(),
+        );
+        self.with_conn("sqlite claimed edit", false, move |t, conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(&t.uri)?;
+            require_schema(&tx, t)?;
+            ensure_index(&tx, t, &indexed)?;
+            if let Some(seq) = &seq
+                && !assets::still_claimed(&tx, t, &asset, seq)?
+            {
+                return Ok(Edited::Superseded);
+            }
+            let one = [asset.clone()];
+            let changed = apply_edit(&tx, t, &qk, |current| match edit {
+                Edit::Add(at) => {
+                    let (list, added) = add_edit(current, &one, at);
+                    (list, !added.is_empty())
+                }
+                Edit::Remove => match current {
+                    Some(c) if c.contains(&asset) => {
+                        let kept: Vec<String> =
+                            c.iter().filter(|a| **a != asset).cloned().collect();
+                        ((!kept.is_empty()).then_some(kept), true)
+                    }
+                    other => (other.map(<[String]>::to_vec), false),
+                },
+            })?;
+            tx.commit().ctx(&t.uri)?;
+            indexed.store(true, Ordering::Release);
+            Ok(if changed { Edited::Changed } else { Edited::Unchanged })
         })
         .await
     }

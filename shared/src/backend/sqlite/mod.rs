@@ -72,6 +72,7 @@
 //! metadata table; `read` holds [`SqliteReader`]; `write` holds [`SqliteWriter`] and its
 //! whole-document writes; `edits` its per-quadkey edits ([`TileIndex`](super::TileIndex)).
 
+mod assets;
 mod connection;
 mod edits;
 mod metadata;
@@ -135,6 +136,8 @@ struct Target {
     table: String,
     /// `"<name>:quadkey"`.
     index: String,
+    /// `"<name>:assets"`: the asset records.
+    assets: String,
 }
 
 impl Target {
@@ -145,7 +148,13 @@ impl Target {
             mosaic: mosaic.to_string(),
             table: quote(mosaic),
             index: quote(&format!("{mosaic}:quadkey")),
+            assets: quote(&format!("{mosaic}:assets")),
         }
+    }
+
+    /// The records table's name, unquoted.
+    fn assets_name(&self) -> String {
+        format!("{}:assets", self.mosaic)
     }
 
     fn not_found(&self) -> Error {

@@ -148,6 +148,7 @@ fn write_blocking(
         for (qk, assets) in &doc.tiles {
             insert.execute((qk, py_dumps(assets))).ctx(uri)?;
         }
+        super::assets::write_all(&tx, t, doc)?;
     }
     // Built once over the sorted keys, after the rows.
     tx.execute_batch(&format!(
@@ -215,6 +216,9 @@ impl MosaicWrite for SqliteWriter {
                 .ctx(uri)?;
             require_schema(&tx, t)?;
             ensure_index(&tx, t, &indexed)?;
+            for (asset, quadkeys) in crate::backend::assets::invert(&additions.tiles) {
+                super::assets::add_quadkeys(&tx, t, &asset, &quadkeys)?;
+            }
             for (qk, assets) in &additions.tiles {
                 apply_edit(&tx, t, qk, |current| add_edit(current, assets, at))?;
             }
@@ -249,6 +253,7 @@ impl MosaicWrite for SqliteWriter {
                 tx.execute_batch(&format!("DROP TABLE {}", t.table))
                     .ctx(uri)?;
             }
+            super::assets::drop_all(&tx, t)?;
             if rows == 0 && !table {
                 return Err(t.not_found());
             }

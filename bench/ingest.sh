@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Ingest benchmark: S3 events applied to a tile index of 2,500 quadkeys on DynamoDB (a local
+# moto server) and SQLite, ours (shared/benches/ingest.rs: the ingest function's
+# apply_created / apply_removed with sequencers, 8 events in flight) against cogeo-mosaic
+# 9.2.0's `update` (bench/ingest_peer.py, one call per event), for assets covering Q = 1, 4,
+# 16 quadkeys. Prints events/s, requests per event and the ratio.
+#
+#   bash bench/ingest.sh      (env: MOSAIC_BENCH_EVENTS=120 events per Q, PEER_BUDGET=8 s per Q)
+#
+# The services (infra/services.sh) run from their own directory, $BENCH_SVC_DIR
+# (default ${TMPDIR:-/tmp}/mosaic-bench-services), and are stopped on exit.
+set -euo pipefail
+# shellcheck source=bench/common.sh
+source "$(dirname "$0")/common.sh"
+PEER_BUDGET="${PEER_BUDGET:-8}"
+export SVC_DIR="${BENCH_SVC_DIR:-${TMPDIR:-/tmp}/mosaic-bench-services}"
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/mosaic-bench-ingest.XXXXXX")"
+cleanup() {
+  bash "$ROOT/infra/services.sh" stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+T0=$SECONDS
+
+(cd "$ROOT" && cargo bench -q -p mosaic --bench ingest --no-run)
+echo "[ingest] starting local services in $SVC_DIR" >&2
+bash "$ROOT/infra/services.sh" start "$WORK/services.env" >"$WORK/services.log" 2>&1 ||
+  { cat "$WORK/services.log" >&2; echo "error: the local services did not start" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$WORK/services.env"
+PEER_PY="$MOSAIC_TEST_PEER_PYTHON"
+"$PEER_PY" -c "import importlib.metadata as m; assert m.version('cogeo-mosaic') == '9.2.0'"
+
+(cd "$ROOT" && MOSAIC_BENCH_DIR="$WORK" cargo bench -q -p mosaic --bench ingest) >"$WORK/results.jsonl"
+COGEO_MOSAIC_CACHE_DISABLE=1 "$PEER_PY" "$ROOT/bench/ingest_peer.py" "$WORK" "$PEER_BUDGET" \
+  "dynamodb:///bench-ingest-peer-$$:m" "sqlite:///$WORK/peer.db:m" >>"$WORK/results.jsonl"
+
+python3 - "$WORK/results.jsonl" "$((SECONDS - T0))" <<'PY'
+import json, sys
+path, secs = sys.argv[1:]
+rows = [json.loads(l) for l in open(path) if l.strip()]
+get = lambda impl, backend, op, q: next((r for r in rows if r["impl"] == impl and r["backend"] == backend
+                                         and r["op"] == op and r["q"] == q), None)
+rate = lambda r: None if r is None else r["events"] / r["secs"]
+fmt = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
+label = {"dynamodb": "DynamoDB (moto)", "sqlite": "SQLite"}
+print("\nS3 events applied to a tile index of 2,500 quadkeys (zoom 10); ours: 8 in flight; "
+      "cogeo-mosaic 9.2.0: `update`, one at a time\n")
+print("| backend | event | Q | ours events/s | ours requests/event | cogeo-mosaic events/s "
+      "| cogeo-mosaic requests/event | ratio (ours/theirs) |")
+print("|---|---|---:|---:|---:|---:|---:|---:|")
+for backend in ("dynamodb", "sqlite"):
+    for q in sorted({r["q"] for r in rows}):
+        for op in ("created", "removed"):
+            o, t = get("ours", backend, op, q), get("cogeo-mosaic", backend, op, q)
+            if o is None and t is None:
+                continue
+            ro, rt = rate(o), rate(t)
+            ratio = f"{ro / rt:.1f}x" if ro and rt else "—"
+            req = lambda r: fmt(r.get("requests")) if r and r.get("requests") is not None else "—"
+            print(f"| {label[backend]} | {op} | {q} | {fmt(ro)} | {req(o)} | {fmt(rt)} | {req(t)} | {ratio} |")
+print(f"""
+- Ours per created event: the metadata read, one conditional write of the asset record, one
+  transaction per quadkey (record check + edit), one metadata update: Q + 3 requests (more
+  when concurrent events conflict on the metadata version). Per removed event: 2Q + 3
+  (each quadkey read, then its transaction), whatever the mosaic's size.
+- cogeo-mosaic has no removal (a deletion means rewriting the mosaic): "—".
+- DynamoDB is moto on loopback, serving one request at a time: absolute rates are moto's;
+  the request counts carry over to AWS.
+- run time of this script: {secs} s (cargo build excluded when up to date).""")
+PY
