@@ -38,9 +38,17 @@ fn block(x: u64, y: u64, w: u64) -> [f64; 4] {
 
 fn base_mosaic() -> BoxResult<MosaicJson> {
     let fps: Vec<Footprint> = (0..2_500u64)
-        .map(|i| Footprint::from_bbox(format!("s3://b/base-{i}.tif"), block(i % 100, 400 + i / 100, 1)))
+        .map(|i| {
+            Footprint::from_bbox(
+                format!("s3://b/base-{i}.tif"),
+                block(i % 100, 400 + i / 100, 1),
+            )
+        })
         .collect();
-    Ok(MosaicJson::from_footprints(&fps, &CreateOptions::new(Z, Z))?)
+    Ok(MosaicJson::from_footprints(
+        &fps,
+        &CreateOptions::new(Z, Z),
+    )?)
 }
 
 /// `n` assets of Q = side² quadkeys each, on distinct blocks.
@@ -53,7 +61,11 @@ fn events(side: u64, n: usize) -> Vec<(String, Vec<String>, [f64; 4])> {
                 .flat_map(|tx| (y..y + side).map(move |ty| (tx, ty)))
                 .map(|(tx, ty)| tms.quadkey(Tile::new(tx, ty, Z)))
                 .collect();
-            (format!("s3://b/q{}-{i}.tif", side * side), quadkeys, block(x, y, side))
+            (
+                format!("s3://b/q{}-{i}.tif", side * side),
+                quadkeys,
+                block(x, y, side),
+            )
         })
         .collect()
 }
@@ -65,7 +77,10 @@ async fn run(
     base: &MosaicJson,
     n: usize,
 ) -> BoxResult<()> {
-    backends.open_writer(uri)?.write(base, WriteMode::Overwrite).await?;
+    backends
+        .open_writer(uri)?
+        .write(base, WriteMode::Overwrite)
+        .await?;
     let index = backends.open_index(uri)?;
     let stats = backends.dynamodb_stats();
     for side in SIDES {
@@ -75,25 +90,41 @@ async fn run(
             stats.reset();
             let started = Instant::now();
             let index: &dyn TileIndex = index.as_ref();
-            let results: Vec<mosaic::Result<Applied>> = futures::stream::iter(evs.iter().enumerate())
-                .map(|(i, (asset, quadkeys, bbox))| async move {
-                    let seq = Sequencer::parse(&format!("{:X}", if op == "created" { 16 + i } else { 1 << 20 }))?;
-                    let meta = index.metadata().await?;
-                    if op == "created" {
-                        backend::apply_created(index, &meta, asset, quadkeys, Position::First, Some(*bbox), Some(&seq)).await
-                    } else {
-                        backend::apply_removed(index, &meta, asset, Some(&seq)).await
-                    }
-                })
-                .buffer_unordered(CONCURRENCY)
-                .collect()
-                .await;
+            let results: Vec<mosaic::Result<Applied>> =
+                futures::stream::iter(evs.iter().enumerate())
+                    .map(|(i, (asset, quadkeys, bbox))| async move {
+                        let seq = Sequencer::parse(&format!(
+                            "{:X}",
+                            if op == "created" { 16 + i } else { 1 << 20 }
+                        ))?;
+                        let meta = index.metadata().await?;
+                        if op == "created" {
+                            backend::apply_created(
+                                index,
+                                &meta,
+                                asset,
+                                quadkeys,
+                                Position::First,
+                                Some(*bbox),
+                                Some(&seq),
+                            )
+                            .await
+                        } else {
+                            backend::apply_removed(index, &meta, asset, Some(&seq)).await
+                        }
+                    })
+                    .buffer_unordered(CONCURRENCY)
+                    .collect()
+                    .await;
             let secs = started.elapsed().as_secs_f64();
             for r in results {
                 r?;
             }
             let requests = stats.total() as f64 / n as f64;
-            eprintln!("[ingest] ours {name} {op} Q={q}: {:.1} events/s", n as f64 / secs);
+            eprintln!(
+                "[ingest] ours {name} {op} Q={q}: {:.1} events/s",
+                n as f64 / secs
+            );
             println!(
                 "{}",
                 json!({"impl": "ours", "backend": name, "op": op, "q": q, "events": n,
@@ -118,8 +149,10 @@ async fn main() -> BoxResult<()> {
     std::fs::write(dir.join("base.json"), base.to_json_vec())?;
     let all: Vec<_> = SIDES
         .iter()
-        .map(|s| json!({"q": s * s, "events": events(*s, n).into_iter()
-            .map(|(a, _, b)| json!({"asset": a, "bbox": b})).collect::<Vec<_>>()}))
+        .map(|s| {
+            json!({"q": s * s, "events": events(*s, n).into_iter()
+            .map(|(a, _, b)| json!({"asset": a, "bbox": b})).collect::<Vec<_>>()})
+        })
         .collect();
     std::fs::write(dir.join("events.json"), serde_json::to_vec(&all)?)?;
     eprintln!("[ingest] base mosaic: {} quadkeys", base.tiles.len());

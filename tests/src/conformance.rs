@@ -327,15 +327,24 @@ pub async fn asset_records_order_events(s: &SharedSubject) {
         quadkeys: qks.to_vec(),
     };
     let here = [qk.clone()];
-    assert_eq!(index.claim_asset(&event(true, "05", &here)).await.unwrap(), Claim::Applied(None));
+    assert_eq!(
+        index.claim_asset(&event(true, "05", &here)).await.unwrap(),
+        Claim::Applied(None)
+    );
     let s05 = seq("05").unwrap();
     let s06 = seq("06").unwrap();
     assert_eq!(
-        index.edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05)).await.unwrap(),
+        index
+            .edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05))
+            .await
+            .unwrap(),
         Edited::Changed
     );
     assert_eq!(
-        index.edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05)).await.unwrap(),
+        index
+            .edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05))
+            .await
+            .unwrap(),
         Edited::Unchanged
     );
     let recorded = AssetRecord {
@@ -355,11 +364,17 @@ pub async fn asset_records_order_events(s: &SharedSubject) {
     );
     // The older event's edits stop; the newer one's go through.
     assert_eq!(
-        index.edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05)).await.unwrap(),
+        index
+            .edit_claimed(&qk, "e.tif", Edit::Add(Position::First), Some(&s05))
+            .await
+            .unwrap(),
         Edited::Superseded
     );
     assert_eq!(
-        index.edit_claimed(&qk, "e.tif", Edit::Remove, Some(&s06)).await.unwrap(),
+        index
+            .edit_claimed(&qk, "e.tif", Edit::Remove, Some(&s06))
+            .await
+            .unwrap(),
         Edited::Changed
     );
     assert_eq!(read(s, "records", &qk).await, ["a.tif"]);

@@ -179,4 +179,3 @@ pub fn message(id: &str, body: String) -> Value {
            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs",
            "eventSourceARN": "arn:aws:sqs:us-east-1:1:ingest", "awsRegion": "us-east-1"})
 }
-

@@ -25,7 +25,8 @@ impl Failure {
         Failure {
             status: "500 Internal Server Error",
             content_type: "application/json",
-            body: r#"{"code":"InternalServerError","description":"injected by the test proxy"}"#.into(),
+            body: r#"{"code":"InternalServerError","description":"injected by the test proxy"}"#
+                .into(),
         }
     }
 

@@ -6,8 +6,8 @@
 //! first COG and fed the others one S3 event at a time must end up with exactly its tiles.
 
 use ingest::{Config, Ingest};
-use mosaic::backend::{self, Backends, Position};
 use mosaic::Error;
+use mosaic::backend::{self, Backends, Position};
 use mosaic_integration_tests::ingest_fixture::*;
 use mosaic_integration_tests::{require_services, run_id, workspace_bin};
 use serde_json::{Value, json};

@@ -24,8 +24,18 @@ async fn listed(uri: &str, asset: &str) -> bool {
         .any(|assets| assets.iter().any(|a| a == asset))
 }
 
-async fn apply(ingest: &Ingest, event: Value) -> Value {
-    ingest.handle(event).await.unwrap()
+/// Applies an EventBridge event (`detail_type`) on `key` with `sequencer`.
+async fn send(ingest: &Ingest, detail_type: &str, key: &str, sequencer: &str) -> Value {
+    ingest
+        .handle(eventbridge_at(detail_type, key, sequencer))
+        .await
+        .unwrap()
+}
+
+/// The answer of an event acknowledged as older than the key's newest.
+fn assert_ignored(answer: &Value) {
+    let skipped = answer["outcomes"][0]["skipped"].as_str().unwrap_or("");
+    assert!(skipped.contains("older"), "{answer}");
 }
 
 /// create(3) then remove(2): present; remove(5) then create(4): absent; on SQLite and
@@ -43,23 +53,29 @@ async fn older_events_are_acknowledged_and_ignored() {
         let ingest = Ingest::new(Config::new(&uri), &Backends::from_env()).unwrap();
         let (one, two) = (&cogs()[1], &cogs()[2]);
 
-        apply(&ingest, eventbridge_at("Object Created", &key(&prefix, one), "03")).await;
-        let late = apply(&ingest, eventbridge_at("Object Deleted", &key(&prefix, one), "02")).await;
-        assert!(listed(&uri, &asset(&prefix, one)).await, "{uri}: a late removal deleted a live COG");
-        assert!(late["outcomes"][0]["skipped"].as_str().unwrap().contains("older"), "{late}");
+        send(&ingest, "Object Created", &key(&prefix, one), "03").await;
+        let late = send(&ingest, "Object Deleted", &key(&prefix, one), "02").await;
+        assert!(
+            listed(&uri, &asset(&prefix, one)).await,
+            "{uri}: a late removal deleted a live COG"
+        );
+        assert_ignored(&late);
 
-        apply(&ingest, eventbridge_at("Object Deleted", &key(&prefix, two), "05")).await;
-        let late = apply(&ingest, eventbridge_at("Object Created", &key(&prefix, two), "04")).await;
-        assert!(!listed(&uri, &asset(&prefix, two)).await, "{uri}: a late creation re-added a removed COG");
-        assert!(late["outcomes"][0]["skipped"].as_str().unwrap().contains("older"), "{late}");
+        send(&ingest, "Object Deleted", &key(&prefix, two), "05").await;
+        let late = send(&ingest, "Object Created", &key(&prefix, two), "04").await;
+        assert!(
+            !listed(&uri, &asset(&prefix, two)).await,
+            "{uri}: a late creation re-added a removed COG"
+        );
+        assert_ignored(&late);
 
         // Sequencers compare as hex left-padded to equal length: "0F" < "010".
-        apply(&ingest, eventbridge_at("Object Created", &key(&prefix, two), "010")).await;
+        send(&ingest, "Object Created", &key(&prefix, two), "010").await;
         assert!(listed(&uri, &asset(&prefix, two)).await, "{uri}");
-        apply(&ingest, eventbridge_at("Object Deleted", &key(&prefix, two), "0F")).await;
+        send(&ingest, "Object Deleted", &key(&prefix, two), "0F").await;
         assert!(listed(&uri, &asset(&prefix, two)).await, "{uri}");
         // The same event again (at-least-once delivery) applies again, changing nothing.
-        apply(&ingest, eventbridge_at("Object Created", &key(&prefix, two), "010")).await;
+        send(&ingest, "Object Created", &key(&prefix, two), "010").await;
         let tiles = stored_tiles(&uri).await;
         assert_eq!(
             sorted_lists(tiles.clone()),
@@ -78,7 +94,9 @@ async fn older_events_are_acknowledged_and_ignored() {
 fn shuffled<T>(mut v: Vec<T>, seed: u64) -> Vec<T> {
     let mut state = seed;
     for i in (1..v.len()).rev() {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         v.swap(i, (state >> 33) as usize % (i + 1));
     }
     v
@@ -122,7 +140,11 @@ async fn shuffled_repeated_deliveries_over_four_processes_converge() {
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         // One JSON line per event: key, mosaic, quadkeys, requests, ms.
         let log = String::from_utf8_lossy(&out.stderr);
         let applied: Vec<Value> = log
@@ -180,14 +202,38 @@ async fn a_stopped_service_fails_exactly_the_cut_messages() {
     start_mosaic(&twin, &prefix).await;
     start_mosaic(&real, &prefix).await;
     let body = |e: Value| e.to_string();
-    let m1 = message("m1", body(eventbridge_at("Object Created", &key(&prefix, &cogs()[1]), "10")));
-    let m2 = message("m2", body(eventbridge_at("Object Created", &key(&prefix, &cogs()[2]), "10")));
-    let m3 = message("m3", body(eventbridge_at("Object Deleted", &key(&prefix, &cogs()[0]), "10")));
+    let m1 = message(
+        "m1",
+        body(eventbridge_at(
+            "Object Created",
+            &key(&prefix, &cogs()[1]),
+            "10",
+        )),
+    );
+    let m2 = message(
+        "m2",
+        body(eventbridge_at(
+            "Object Created",
+            &key(&prefix, &cogs()[2]),
+            "10",
+        )),
+    );
+    let m3 = message(
+        "m3",
+        body(eventbridge_at(
+            "Object Deleted",
+            &key(&prefix, &cogs()[0]),
+            "10",
+        )),
+    );
 
     // What the first message costs, on a twin of the mosaic.
     let on_twin = Ingest::new(Config::new(&twin), &backends).unwrap();
     let before = proxy.hits();
-    let answer = on_twin.handle(json!({"Records": [m1.clone()]})).await.unwrap();
+    let answer = on_twin
+        .handle(json!({"Records": [m1.clone()]}))
+        .await
+        .unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
     let first = proxy.hits() - before;
 
@@ -203,10 +249,7 @@ async fn a_stopped_service_fails_exactly_the_cut_messages() {
         json!({"batchItemFailures": [{"itemIdentifier": "m2"}, {"itemIdentifier": "m3"}]})
     );
     proxy.restart();
-    let answer = ingest
-        .handle(json!({"Records": [m2, m3]}))
-        .await
-        .unwrap();
+    let answer = ingest.handle(json!({"Records": [m2, m3]})).await.unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
     assert_eq!(
         sorted_lists(stored_tiles(&real).await),
@@ -221,7 +264,11 @@ async fn a_stopped_service_fails_exactly_the_cut_messages() {
     let before = proxy.hits();
     let answer = ingest.handle(json!({"Records": [m1]})).await.unwrap();
     assert_eq!(answer, json!({"batchItemFailures": []}));
-    assert_eq!(proxy.hits() - before, first + 1, "the throttled request was retried once");
+    assert_eq!(
+        proxy.hits() - before,
+        first + 1,
+        "the throttled request was retried once"
+    );
     assert!(listed(&throttled, &asset(&prefix, &cogs()[1])).await);
 }
 
@@ -238,10 +285,22 @@ async fn the_first_event_creates_the_mosaic() {
     config.create = Some(CreateSpec::parse(&spec.to_string()).unwrap());
     let ingest = Ingest::new(config, &Backends::from_env()).unwrap();
     for (i, cog) in cogs().iter().enumerate() {
-        apply(&ingest, eventbridge_at("Object Created", &key(&prefix, cog), &format!("{:02X}", i + 1))).await;
+        send(
+            &ingest,
+            "Object Created",
+            &key(&prefix, cog),
+            &format!("{:02X}", i + 1),
+        )
+        .await;
     }
     let stored: BTreeMap<String, Vec<String>> = stored_tiles(&uri).await;
-    assert_eq!(sorted_lists(stored), sorted_lists(reference_tiles(&prefix, cogs())));
+    assert_eq!(
+        sorted_lists(stored),
+        sorted_lists(reference_tiles(&prefix, cogs()))
+    );
     assert!(CreateSpec::parse(r#"{"minzoom": 9, "maxzoom": 3}"#).is_err());
-    assert!(CreateSpec::parse(r#"{"minzoom": 1, "maxzoom": 3, "tilematrixset": "/etc/tms.json"}"#).is_err());
+    assert!(
+        CreateSpec::parse(r#"{"minzoom": 1, "maxzoom": 3, "tilematrixset": "/etc/tms.json"}"#)
+            .is_err()
+    );
 }

@@ -28,7 +28,12 @@ fn inside(x: u64, y: u64) -> [f64; 4] {
 /// `n` one-tile assets on distinct tiles, plus `target` over the 2 × 3 block at (500, 300).
 fn mosaic_of(n: u64, target: &str) -> (MosaicJson, Vec<String>) {
     let mut fps: Vec<Footprint> = (0..n)
-        .map(|i| Footprint::from_bbox(format!("s3://b/one-{i}.tif"), inside(i % 100, 400 + i / 100)))
+        .map(|i| {
+            Footprint::from_bbox(
+                format!("s3://b/one-{i}.tif"),
+                inside(i % 100, 400 + i / 100),
+            )
+        })
         .collect();
     let [w, _, _, n_] = inside(500, 300);
     let [_, s, e, _] = inside(501, 302);
@@ -40,6 +45,18 @@ fn mosaic_of(n: u64, target: &str) -> (MosaicJson, Vec<String>) {
         .map(|(x, y)| tms.quadkey(mosaic::Tile::new(x, y, Z)))
         .collect();
     (doc, block)
+}
+
+/// Backends of this process, `doc` written at `uri` through them.
+async fn written(uri: &str, doc: &MosaicJson) -> Backends {
+    let backends = Backends::from_env();
+    backends
+        .open_writer(uri)
+        .unwrap()
+        .write(doc, WriteMode::Create)
+        .await
+        .unwrap();
+    backends
 }
 
 struct Counted {
@@ -60,20 +77,25 @@ async fn costs(n: u64) -> (usize, Counted, Counted) {
     let target = "s3://b/target.tif";
     let (doc, block) = mosaic_of(n, target);
     let uri = format!("dynamodb:///cost-{}:m", run_id());
-    let backends = Backends::from_env();
-    backends.open_writer(&uri).unwrap().write(&doc, WriteMode::Create).await.unwrap();
+    let backends = written(&uri, &doc).await;
     let index = backends.open_index(&uri).unwrap();
     let stats = backends.dynamodb_stats();
 
     stats.reset();
     let meta = index.metadata().await.unwrap();
     let seq = Sequencer::parse("0A").unwrap();
-    let removed = backend::apply_removed(index.as_ref(), &meta, target, Some(&seq)).await.unwrap();
+    let removed = backend::apply_removed(index.as_ref(), &meta, target, Some(&seq))
+        .await
+        .unwrap();
     let removal = counted(&stats);
     assert_eq!(removed, Applied::Edited(Q));
     let tiles = index.tiles().await.unwrap();
     assert!(tiles.iter().all(|(_, a)| !a.iter().any(|a| a == target)));
-    assert_eq!(tiles.len(), doc.tiles.len() - Q, "the block held only the target");
+    assert_eq!(
+        tiles.len(),
+        doc.tiles.len() - Q,
+        "the block held only the target"
+    );
 
     stats.reset();
     let meta = index.metadata().await.unwrap();
@@ -98,7 +120,10 @@ async fn removal_costs_follow_q_not_the_mosaic() {
     require_services();
     let (big_n, big_removal, big_creation) = costs(2_500).await;
     let (small_n, small_removal, small_creation) = costs(19).await;
-    assert!(big_n >= 2_000 && big_n >= 100 * small_n, "{big_n} vs {small_n} quadkeys");
+    assert!(
+        big_n >= 2_000 && big_n >= 100 * small_n,
+        "{big_n} vs {small_n} quadkeys"
+    );
     let q = Q as u64;
     for (n, r, c) in [
         (big_n, &big_removal, &big_creation),
@@ -108,9 +133,17 @@ async fn removal_costs_follow_q_not_the_mosaic() {
             "{n} quadkeys, Q = {Q}: removal {} requests / {} items read, creation {} requests",
             r.requests, r.items, c.requests
         );
-        assert!(r.requests <= 2 * q + 5, "{n}: removal took {} requests", r.requests);
+        assert!(
+            r.requests <= 2 * q + 5,
+            "{n}: removal took {} requests",
+            r.requests
+        );
         assert!(r.items <= 4 * q + 10, "{n}: removal read {} items", r.items);
-        assert!(c.requests <= q + 3, "{n}: creation took {} requests", c.requests);
+        assert!(
+            c.requests <= q + 3,
+            "{n}: creation took {} requests",
+            c.requests
+        );
     }
     assert_eq!(big_removal.requests, small_removal.requests);
     assert_eq!(big_removal.items, small_removal.items);
@@ -126,10 +159,11 @@ async fn without_records_removal_scans_once() {
     let (doc, _) = mosaic_of(50, target);
     let table = format!("cost-scan-{}", run_id());
     let uri = format!("dynamodb:///{table}:m");
-    let backends = Backends::from_env();
-    backends.open_writer(&uri).unwrap().write(&doc, WriteMode::Create).await.unwrap();
+    let backends = written(&uri, &doc).await;
     // What another tool leaves: no records partition.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await;
     let raw = aws_sdk_dynamodb::Client::new(&sdk);
     let records = raw
         .query()
@@ -146,13 +180,23 @@ async fn without_records_removal_scans_once() {
             .into_iter()
             .filter(|(k, _)| k == "mosaicId" || k == "quadkey")
             .collect();
-        raw.delete_item().table_name(&table).set_key(Some(key)).send().await.unwrap();
+        raw.delete_item()
+            .table_name(&table)
+            .set_key(Some(key))
+            .send()
+            .await
+            .unwrap();
     }
     let index = backends.open_index(&uri).unwrap();
     assert!(!index.tracks_assets().await.unwrap());
     let stats = backends.dynamodb_stats();
     stats.reset();
-    assert_eq!(backend::withdraw_asset(index.as_ref(), target).await.unwrap(), Q);
+    assert_eq!(
+        backend::withdraw_asset(index.as_ref(), target)
+            .await
+            .unwrap(),
+        Q
+    );
     assert!(stats.count("Query") >= 1, "{:?}", stats.snapshot());
     let tiles = index.tiles().await.unwrap();
     assert!(tiles.iter().all(|(_, a)| !a.iter().any(|a| a == target)));

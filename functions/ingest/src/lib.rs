@@ -235,7 +235,9 @@ impl Ingest {
                     .write(&spec.document()?, mosaic::backend::WriteMode::Create)
                     .await
                 {
-                    Ok(()) => tracing::info!(mosaic = %self.config.mosaic_uri, "created (MOSAIC_CREATE)"),
+                    Ok(()) => {
+                        tracing::info!(mosaic = %self.config.mosaic_uri, "created (MOSAIC_CREATE)")
+                    }
                     Err(e) if matches!(e.root(), Error::AlreadyExists { .. }) => {}
                     Err(e) => return Err(e),
                 }

@@ -35,8 +35,7 @@ impl Sequencer {
     /// Parses a sequencer: 1 to 64 hex digits.
     pub fn parse(text: &str) -> Result<Sequencer> {
         let t = text.trim();
-        if t.is_empty() || t.len() > SEQUENCER_WIDTH || !t.bytes().all(|b| b.is_ascii_hexdigit())
-        {
+        if t.is_empty() || t.len() > SEQUENCER_WIDTH || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::InvalidInput(format!(
                 "event sequencer `{text}` is not 1 to {SEQUENCER_WIDTH} hex digits"
             )));
@@ -157,11 +156,17 @@ mod tests {
         assert!(a < b);
         // Left-padded to equal length: a shorter one is smaller, whatever its digits.
         assert!(Sequencer::parse("FF").unwrap() < Sequencer::parse("100").unwrap());
-        assert_eq!(Sequencer::parse("ab").unwrap(), Sequencer::parse("00AB").unwrap());
+        assert_eq!(
+            Sequencer::parse("ab").unwrap(),
+            Sequencer::parse("00AB").unwrap()
+        );
         assert!(Sequencer::parse("xyz").is_err());
         assert!(Sequencer::parse("").is_err());
         assert!(applies(Some(&a), Some(&b)));
-        assert!(applies(Some(&a), Some(&a)), "a redelivery finishes its work");
+        assert!(
+            applies(Some(&a), Some(&a)),
+            "a redelivery finishes its work"
+        );
         assert!(!applies(Some(&b), Some(&a)));
         assert!(applies(None, Some(&a)) && applies(Some(&a), None));
     }

@@ -44,10 +44,10 @@ use crate::mosaicjson::MosaicJson;
 use crate::tms::Tile;
 use crate::{Error, Result};
 
+pub use assets::{AssetEvent, AssetRecord, Claim, Edit, Edited, Sequencer};
 pub use dispatch::{
     Backends, OpenOptions, list_mosaics, open, open_index, open_with, open_writer, required_feature,
 };
-pub use assets::{AssetEvent, AssetRecord, Claim, Edit, Edited, Sequencer};
 pub use document::DocumentBackend;
 #[cfg(feature = "stac")]
 pub use stac::{StacBackend, StacMosaicOptions, StacSearch};
@@ -436,7 +436,9 @@ pub async fn apply_additions(
     additions: &MosaicJson,
     at: Position,
 ) -> Result<MosaicJson> {
-    index.record_assets(&assets::invert(&additions.tiles)).await?;
+    index
+        .record_assets(&assets::invert(&additions.tiles))
+        .await?;
     let edits = additions
         .tiles
         .iter()

@@ -24,8 +24,8 @@ use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha224};
 
 use super::DynamoDbWriter;
-use crate::backend::assets::{AssetEvent, AssetRecord, Claim, Edit, Edited, Sequencer};
 use crate::backend::Position;
+use crate::backend::assets::{AssetEvent, AssetRecord, Claim, Edit, Edited, Sequencer};
 use crate::{Error, Result};
 
 /// The sort key of the marker item of a mosaic whose assets all have records.
@@ -54,7 +54,10 @@ impl DynamoDbWriter {
 
     fn record_key(&self, sort: String) -> HashMap<String, AttributeValue> {
         HashMap::from([
-            ("mosaicId".to_string(), AttributeValue::S(self.assets_partition())),
+            (
+                "mosaicId".to_string(),
+                AttributeValue::S(self.assets_partition()),
+            ),
             ("quadkey".to_string(), AttributeValue::S(sort)),
         ])
     }
@@ -96,7 +99,10 @@ impl DynamoDbWriter {
             .send()
             .await
             .map_err(|e| self.sdk_error(e))?;
-        Ok(out.item.filter(|i| !i.is_empty()).map(|i| self.parse_record(i)))
+        Ok(out
+            .item
+            .filter(|i| !i.is_empty())
+            .map(|i| self.parse_record(i)))
     }
 
     /// Whether the marker of a fully recorded mosaic is there.
@@ -335,7 +341,12 @@ impl DynamoDbWriter {
     ) -> Result<Vec<WriteRequest>> {
         let put = |item: HashMap<String, AttributeValue>| -> Result<WriteRequest> {
             Ok(WriteRequest::builder()
-                .put_request(PutRequest::builder().set_item(Some(item)).build().map_err(internal)?)
+                .put_request(
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(internal)?,
+                )
                 .build())
         };
         let mut out = Vec::new();

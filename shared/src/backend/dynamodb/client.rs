@@ -49,7 +49,8 @@ impl RequestStats {
     /// Starts counting from zero.
     pub fn reset(&self) {
         self.lock().clear();
-        self.items_read.store(0, std::sync::atomic::Ordering::SeqCst);
+        self.items_read
+            .store(0, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn add_items(&self, n: usize) {

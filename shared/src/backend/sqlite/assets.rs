@@ -11,9 +11,9 @@ use rusqlite::{Connection, OptionalExtension};
 
 use super::connection::{Ctx, table_exists};
 use super::{Target, py_dumps};
+use crate::Result;
 use crate::backend::assets::{AssetEvent, AssetRecord, Claim, Sequencer, applies, invert};
 use crate::mosaicjson::MosaicJson;
-use crate::Result;
 
 /// Creates the records table when missing.
 pub(super) fn ensure_table(conn: &Connection, t: &Target) -> Result<()> {
@@ -25,7 +25,11 @@ pub(super) fn ensure_table(conn: &Connection, t: &Target) -> Result<()> {
 }
 
 /// The record of `asset`; `None` without one (or without the table).
-pub(super) fn read_record(conn: &Connection, t: &Target, asset: &str) -> Result<Option<AssetRecord>> {
+pub(super) fn read_record(
+    conn: &Connection,
+    t: &Target,
+    asset: &str,
+) -> Result<Option<AssetRecord>> {
     if !table_exists(conn, &t.uri, &t.assets_name())? {
         return Ok(None);
     }
@@ -75,9 +79,18 @@ fn store(conn: &Connection, t: &Target, asset: &str, record: &AssetRecord) -> Re
 }
 
 /// `quadkeys` added to the record of `asset` (created, present, when missing).
-pub(super) fn add_quadkeys(conn: &Connection, t: &Target, asset: &str, quadkeys: &[String]) -> Result<()> {
+pub(super) fn add_quadkeys(
+    conn: &Connection,
+    t: &Target,
+    asset: &str,
+    quadkeys: &[String],
+) -> Result<()> {
     let mut record = read_record(conn, t, asset)?.unwrap_or_default();
-    let all: BTreeSet<String> = record.quadkeys.drain(..).chain(quadkeys.iter().cloned()).collect();
+    let all: BTreeSet<String> = record
+        .quadkeys
+        .drain(..)
+        .chain(quadkeys.iter().cloned())
+        .collect();
     record.quadkeys = all.into_iter().collect();
     record.present = true;
     store(conn, t, asset, &record)
@@ -106,8 +119,16 @@ pub(super) fn claim(conn: &Connection, t: &Target, event: &AssetEvent) -> Result
 }
 
 /// Whether `asset`'s record still holds `seq`.
-pub(super) fn still_claimed(conn: &Connection, t: &Target, asset: &str, seq: &Sequencer) -> Result<bool> {
-    Ok(read_record(conn, t, asset)?.and_then(|r| r.sequencer).as_ref() == Some(seq))
+pub(super) fn still_claimed(
+    conn: &Connection,
+    t: &Target,
+    asset: &str,
+    seq: &Sequencer,
+) -> Result<bool> {
+    Ok(read_record(conn, t, asset)?
+        .and_then(|r| r.sequencer)
+        .as_ref()
+        == Some(seq))
 }
 
 /// Replaces every record with those of `doc`'s assets, and marks the mosaic tracked.

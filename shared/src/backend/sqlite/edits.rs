@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
+use super::assets;
 use super::connection::{Ctx, on_table, require_schema, table_exists};
 use super::metadata::{commit_metadata_in, read_metadata};
 use super::read::{parse_assets, tiles_blocking};
 use super::write::SqliteWriter;
 use super::{Target, py_dumps};
-use super::assets;
 use crate::backend::{
     AssetEvent, AssetRecord, Claim, Edit, Edited, Position, Sequencer, TileIndex,
 };
@@ -307,7 +307,11 @@ impl TileIndex for SqliteWriter {
             })?;
             tx.commit().ctx(&t.uri)?;
             indexed.store(true, Ordering::Release);
-            Ok(if changed { Edited::Changed } else { Edited::Unchanged })
+            Ok(if changed {
+                Edited::Changed
+            } else {
+                Edited::Unchanged
+            })
         })
         .await
     }
