@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Ingest benchmark: S3 events applied to a tile index of 2,500 quadkeys on DynamoDB (a local
+# Ingest benchmark: S3 events applied to a tile index (1,000 quadkeys) on DynamoDB (a local
 # moto server) and SQLite, ours (shared/benches/ingest.rs: the ingest function's
-# apply_created / apply_removed with sequencers, 8 events in flight) against cogeo-mosaic
+# apply_created / apply_removed with sequencers, 4 events in flight) against cogeo-mosaic
 # 9.2.0's `update` (bench/ingest_peer.py, one call per event), for assets covering Q = 1, 4,
 # 16 quadkeys. Prints events/s, requests per event and the ratio.
 #
-#   bash bench/ingest.sh      (env: MOSAIC_BENCH_EVENTS=120 events per Q, PEER_BUDGET=8 s per Q)
+#   bash bench/ingest.sh      (env: MOSAIC_BENCH_EVENTS=24 events per Q, MOSAIC_BENCH_QUADKEYS=1000,
+#                              MOSAIC_BENCH_CONCURRENCY=4, PEER_BUDGET=8 s per Q)
 #
 # The services (infra/services.sh) run from their own directory, $BENCH_SVC_DIR
 # (default ${TMPDIR:-/tmp}/mosaic-bench-services), and are stopped on exit.
@@ -38,13 +39,16 @@ COGEO_MOSAIC_CACHE_DISABLE=1 "$PEER_PY" "$ROOT/bench/ingest_peer.py" "$WORK" "$P
 python3 - "$WORK/results.jsonl" "$((SECONDS - T0))" <<'PY'
 import json, sys
 path, secs = sys.argv[1:]
-rows = [json.loads(l) for l in open(path) if l.strip()]
+# Only the result lines: a library may print on stdout too.
+rows = [json.loads(l) for l in open(path) if l.startswith('{')]
 get = lambda impl, backend, op, q: next((r for r in rows if r["impl"] == impl and r["backend"] == backend
                                          and r["op"] == op and r["q"] == q), None)
 rate = lambda r: None if r is None else r["events"] / r["secs"]
 fmt = lambda v, d=1: "—" if v is None else f"{v:.{d}f}"
 label = {"dynamodb": "DynamoDB (moto)", "sqlite": "SQLite"}
-print("\nS3 events applied to a tile index of 2,500 quadkeys (zoom 10); ours: 8 in flight; "
+import os
+print(f"\nS3 events applied to a tile index of {os.environ.get('MOSAIC_BENCH_QUADKEYS', '1000')} quadkeys "
+      f"(zoom 10); ours: {os.environ.get('MOSAIC_BENCH_CONCURRENCY', '4')} in flight; "
       "cogeo-mosaic 9.2.0: `update`, one at a time\n")
 print("| backend | event | Q | ours events/s | ours requests/event | cogeo-mosaic events/s "
       "| cogeo-mosaic requests/event | ratio (ours/theirs) |")
@@ -66,6 +70,11 @@ print(f"""
   (each quadkey read, then its transaction), whatever the mosaic's size.
 - cogeo-mosaic has no removal (a deletion means rewriting the mosaic): "—".
 - DynamoDB is moto on loopback, serving one request at a time: absolute rates are moto's;
-  the request counts carry over to AWS.
+  the request counts carry over to AWS. moto copies the whole table (`copy.deepcopy`) for
+  every item of a `TransactWriteItems` (moto/dynamodb/models/__init__.py,
+  `transact_write_items`), so each of our per-quadkey transactions costs O(table) here —
+  tiles and asset records — where on AWS it is one round-trip at twice the write units
+  (with more in flight, moto's queue passes the SDK's 10 s attempt timeout). The events in flight also contend for the metadata item (its version is
+  bumped under a condition, retried with backoff), which the requests/event show.
 - run time of this script: {secs} s (cargo build excluded when up to date).""")
 PY

@@ -1,11 +1,12 @@
 //! Ingest benchmark: S3 events applied to a DynamoDB (a local moto server) and an SQLite tile
-//! index of 2,500 quadkeys, as the ingest function applies them (`apply_created` /
+//! index (1,000 quadkeys by default), as the ingest function applies them (`apply_created` /
 //! `apply_removed` with sequencers; the COG footprints are given, not read, so this measures
-//! the index, not GDAL). Events run 8 at a time, as concurrent invocations would. For assets
+//! the index, not GDAL). Events run 4 at a time, as concurrent invocations would. For assets
 //! covering Q = 1, 4 and 16 quadkeys: events/s and requests per event.
 //! `bash bench/ingest.sh` runs it next to cogeo-mosaic 9.2.0's `update` and prints the table.
 //!
-//! Environment: `MOSAIC_BENCH_EVENTS` (events per Q, default 120), `MOSAIC_BENCH_DIR` (where
+//! Environment: `MOSAIC_BENCH_EVENTS` (events per Q, default 24), `MOSAIC_BENCH_QUADKEYS`
+//! (the index's size, default 1,000), `MOSAIC_BENCH_CONCURRENCY` (default 4), `MOSAIC_BENCH_DIR` (where
 //! `base.json` and `events.json` go for the peer; default: a temporary directory).
 //!
 //! Output: one JSON object per line on stdout; progress on stderr.
@@ -22,8 +23,6 @@ type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// Zoom of the index's quadkeys.
 const Z: u8 = 10;
-/// Events in flight at once.
-const CONCURRENCY: usize = 8;
 /// Block sides: Q = side².
 const SIDES: [u64; 3] = [1, 2, 4];
 
@@ -36,8 +35,16 @@ fn block(x: u64, y: u64, w: u64) -> [f64; 4] {
     [west + dx, south + dy, east - dx, north - dy]
 }
 
-fn base_mosaic() -> BoxResult<MosaicJson> {
-    let fps: Vec<Footprint> = (0..2_500u64)
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(default)
+}
+
+fn base_mosaic(quadkeys: u64) -> BoxResult<MosaicJson> {
+    let fps: Vec<Footprint> = (0..quadkeys)
         .map(|i| {
             Footprint::from_bbox(
                 format!("s3://b/base-{i}.tif"),
@@ -113,7 +120,7 @@ async fn run(
                             backend::apply_removed(index, &meta, asset, Some(&seq)).await
                         }
                     })
-                    .buffer_unordered(CONCURRENCY)
+                    .buffer_unordered(env_or("MOSAIC_BENCH_CONCURRENCY", 4))
                     .collect()
                     .await;
             let secs = started.elapsed().as_secs_f64();
@@ -137,15 +144,12 @@ async fn run(
 
 #[tokio::main]
 async fn main() -> BoxResult<()> {
-    let n: usize = std::env::var("MOSAIC_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(120);
+    let n = env_or("MOSAIC_BENCH_EVENTS", 24);
     let tmp = tempfile::tempdir()?;
     let dir = std::env::var("MOSAIC_BENCH_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| tmp.path().to_path_buf());
-    let base = base_mosaic()?;
+    let base = base_mosaic(env_or("MOSAIC_BENCH_QUADKEYS", 1_000) as u64)?;
     std::fs::write(dir.join("base.json"), base.to_json_vec())?;
     let all: Vec<_> = SIDES
         .iter()
