@@ -173,6 +173,7 @@ fn mosaic_routes() -> Router<AppState> {
         .route("/point/{lonlat}/assets", get(routes::point_assets))
         .route("/bbox/{bbox}/assets", get(routes::bbox_assets))
         .route("/WMTSCapabilities.xml", get(routes::wmts))
+        .route("/{tms}/WMTSCapabilities.xml", get(routes::wmts))
 }
 
 /// Initialises GDAL and PROJ once (drivers, cloud defaults, the Web Mercator and WGS 84

@@ -193,7 +193,7 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// RESTful WMTS 1.0.0 capabilities: one layer, the mosaic's own TMS and WebMercatorQuad.
-pub(crate) fn wmts(t: &Target, base: &str) -> ApiResult<String> {
+pub(crate) fn wmts(t: &Target, base: &str, only: Option<TileMatrixSet>) -> ApiResult<String> {
     let doc = t.mosaic.document();
     let fmt = t.query.get("tile_format").unwrap_or("png");
     let mime = match fmt {
@@ -207,10 +207,14 @@ pub(crate) fn wmts(t: &Target, base: &str) -> ApiResult<String> {
             )));
         }
     };
-    let mut sets = vec![doc.tms()];
-    if sets[0].id() != "WebMercatorQuad" {
-        sets.push(TileMatrixSet::web_mercator());
-    }
+    // titiler's `/{tms}/WMTSCapabilities.xml`: that TMS alone; the older path: every one.
+    let sets = match only {
+        Some(tms) => vec![tms],
+        None if doc.tms().id() != "WebMercatorQuad" => {
+            vec![doc.tms(), TileMatrixSet::web_mercator()]
+        }
+        None => vec![doc.tms()],
+    };
     let query = t.query.encode_without(doc_keys(t));
     let q = if query.is_empty() {
         String::new()

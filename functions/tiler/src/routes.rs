@@ -505,9 +505,15 @@ pub(crate) async fn wmts(
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let t = target(&state, &path, query).await?;
+    // `/{tms}/WMTSCapabilities.xml` (titiler's current path) describes that TMS alone.
+    let (only, levels) = match path.get("tms") {
+        Some(id) => (Some(tms_of(id, &t.mosaic.document())?), 1),
+        None => (None, 0),
+    };
     let xml = ogc::wmts(
         &t,
-        &base_url(&state, &headers, &uri, "/WMTSCapabilities.xml", 0),
+        &base_url(&state, &headers, &uri, "/WMTSCapabilities.xml", levels),
+        only,
     )?;
     let mut resp = Response::new(Body::from(xml));
     resp.headers_mut().insert(

@@ -388,6 +388,37 @@ async fn documents_and_lookups() {
             && xml.contains("WebMercatorQuad")
             && xml.contains("/mosaicjson/tiles/WebMercatorQuad/{TileMatrix}")
     );
+    // titiler's current path: one TMS, the same tile URLs, and they serve tiles.
+    let (resp, body) = get(
+        &f.router,
+        &format!("/mosaicjson/WebMercatorQuad/WMTSCapabilities.xml?url={url}"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let one = String::from_utf8(body).unwrap();
+    let template = one
+        .split("template=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        template.starts_with("http://tiler.test/mosaicjson/tiles/WebMercatorQuad/"),
+        "{template}"
+    );
+    let tile_url = template
+        .trim_start_matches("http://tiler.test")
+        .replace("{TileMatrix}", &tile.z.to_string())
+        .replace("{TileCol}", &tile.x.to_string())
+        .replace("{TileRow}", &tile.y.to_string());
+    let (resp, _) = get(&f.router, &tile_url).await;
+    assert_eq!(resp.status(), 200, "{tile_url}");
+    let (resp, _) = get(
+        &f.router,
+        &format!("/mosaicjson/NoSuchTms/WMTSCapabilities.xml?url={url}"),
+    )
+    .await;
+    assert!(resp.status().is_client_error());
 
     // Look-ups agree with the library.
     let index = mosaic::MemoryIndex::new(doc.clone()).unwrap();
