@@ -224,6 +224,27 @@ pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
             }
         }
     }
+    // Links must keep the path prefix the client's URL has (`routes::base_url`): a REST API
+    // reports the public path (`/prod/...` on its own domain, `/{base path}/...` on a custom
+    // domain) beside the routed one; an HTTP API's named stage is the prefix.
+    let public_path = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV1(ctx)) => ctx.path.clone(),
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .stage
+            .clone()
+            .filter(|s| !s.is_empty() && s != "$default")
+            .map(|s| format!("/{s}{}", req.uri().path())),
+        _ => None,
+    };
+    let routed = req.uri().path().to_string();
+    if let Some(prefix) = public_path
+        .as_deref()
+        .and_then(|p| p.strip_suffix(routed.as_str()))
+        .filter(|p| !p.is_empty())
+        && let Ok(v) = axum::http::HeaderValue::from_str(prefix)
+    {
+        req.headers_mut().insert("x-forwarded-prefix", v);
+    }
     req
 }
 

@@ -559,11 +559,15 @@ pub(crate) async fn not_found(uri: Uri) -> Response {
     ApiError::NotFound(format!("no route for {}", uri.path())).into_response()
 }
 
-/// Scheme, host and route prefix of the request (`http://host/mosaicjson`): the path up to
-/// `levels` segments before `suffix`. `MOSAIC_PUBLIC_URL` replaces scheme and host (a public
-/// deployment should set it: otherwise the `Host` header a client sent is reflected); a
-/// `Host` that is not a plain `host[:port]` and a forwarded scheme other than http/https
-/// are ignored, so nothing but an authority reaches the URLs.
+/// Scheme, host and route prefix of the request as the client sent it
+/// (`https://host/prefix/mosaicjson`): the path up to `levels` segments before `suffix`, after
+/// the public path prefix: `X-Forwarded-Prefix` (a reverse proxy; API Gateway's stage, which
+/// [`crate::strip_stage`] removes from the path and records there). `X-Forwarded-Host`, else
+/// `Host`, names the host. `MOSAIC_PUBLIC_URL` replaces scheme, host and prefix (a public
+/// deployment should set it: otherwise what a client sent is reflected); a host that is not a
+/// plain `host[:port]`, a prefix with other than `[A-Za-z0-9._~-]` segments and a forwarded
+/// scheme other than http/https are ignored, so nothing but an authority and a path reaches
+/// the URLs.
 pub(crate) fn base_url(
     state: &AppState,
     headers: &HeaderMap,
@@ -584,25 +588,70 @@ pub(crate) fn base_url(
     if let Some(public) = &state.config.public_url {
         return format!("{}{path}", public.trim_end_matches('/'));
     }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|h| {
-            h.parse::<axum::http::uri::Authority>()
-                .is_ok_and(|a| a.as_str() == *h && !h.contains('@'))
-        })
+    let authority = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(|h| h.split(',').next().unwrap_or("").trim())
+            .filter(|h| {
+                h.parse::<axum::http::uri::Authority>()
+                    .is_ok_and(|a| a.as_str() == *h && !h.contains('@'))
+            })
+    };
+    let host = authority(header::HeaderName::from_static("x-forwarded-host"))
+        .or_else(|| authority(header::HOST))
         .unwrap_or("localhost");
+    let prefix = headers
+        .get("x-forwarded-prefix")
+        .and_then(|v| v.to_str().ok())
+        .map(|p| p.trim().trim_end_matches('/'))
+        .filter(|p| public_prefix_ok(p))
+        .unwrap_or("");
     let proto = headers
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         .filter(|p| *p == "http" || *p == "https")
         .unwrap_or("http");
-    format!("{proto}://{host}{path}")
+    format!("{proto}://{host}{prefix}{path}")
+}
+
+/// A path prefix that may go into URLs: empty, or `/`-led segments of unreserved characters,
+/// none of them `.` or `..`.
+fn public_prefix_ok(p: &str) -> bool {
+    p.is_empty()
+        || (p.starts_with('/')
+            && p.len() <= 256
+            && p[1..].split('/').all(|seg| {
+                !seg.is_empty()
+                    && seg != "."
+                    && seg != ".."
+                    && seg.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
+                    })
+            }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn public_prefixes_are_paths_of_plain_segments() {
+        for ok in ["", "/prod", "/api/v1", "/lambda-url/tiler"] {
+            assert!(public_prefix_ok(ok), "{ok}");
+        }
+        for bad in [
+            "prod",
+            "/a/../b",
+            "/a//b",
+            "/a b",
+            "/\"@evil",
+            "//evil.example",
+            "/a?b",
+        ] {
+            assert!(!public_prefix_ok(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn tile_rows_with_scale_and_format() {

@@ -67,3 +67,76 @@ async fn api_gateway_v1_and_v2_tiles_come_back_as_base64_png() {
     assert_eq!(resp["isBase64Encoded"], false);
     assert!(resp["body"].as_str().unwrap().contains("detail"));
 }
+
+/// The event `template` (a recorded tile event) asking for `path_and_query` as the client sent
+/// it: `public` is the URL path API Gateway reports (stage or base path included), `routed`
+/// the path it hands the function.
+fn event_for(template: &str, public: &str, routed: &str, query: &str) -> String {
+    let mut ev: Value = serde_json::from_str(template).unwrap();
+    let params: serde_json::Map<String, Value> = query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), Value::from(v)))
+        .collect();
+    if ev.get("rawPath").is_some() {
+        ev["rawPath"] = Value::from(public);
+        ev["requestContext"]["http"]["path"] = Value::from(public);
+        ev["rawQueryString"] = Value::from(query);
+        ev["queryStringParameters"] = Value::Object(params);
+    } else {
+        ev["path"] = Value::from(routed);
+        ev["requestContext"]["path"] = Value::from(public);
+        ev["pathParameters"]["proxy"] = Value::from(routed.trim_start_matches('/'));
+        let multi: serde_json::Map<String, Value> = params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::Array(vec![v.clone()])))
+            .collect();
+        ev["queryStringParameters"] = Value::Object(params);
+        ev["multiValueQueryStringParameters"] = Value::Object(multi);
+    }
+    ev.to_string()
+}
+
+/// TileJSON's tile URL under each deployment shape is the URL the client can fetch: it keeps
+/// the REST API stage, a custom domain's base path and a named HTTP API stage, and the tile it
+/// names answers 200 through the same handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tile_urls_fetch_under_every_deployment_shape() {
+    let f = fixture("uint8");
+    let tile = &f.render["tile"];
+    let v1 = event("apigw_v1_tile.json", tile);
+    let v2 = event("apigw_v2_tile.json", tile);
+    let v2_staged = v2.replace("\"stage\": \"$default\"", "\"stage\": \"v1\"");
+    let host = "https://abc123.execute-api.us-east-1.amazonaws.com";
+    let tj = "/mosaics/mosaic/WebMercatorQuad/tilejson.json";
+    for (shape, template, prefix) in [
+        ("REST API stage", &v1, "/prod"),
+        ("REST API on a custom domain base path", &v1, "/tiles"),
+        ("HTTP API $default", &v2, ""),
+        ("HTTP API named stage", &v2_staged, "/v1"),
+    ] {
+        let ev = event_for(
+            template,
+            &format!("{prefix}{tj}"),
+            tj,
+            "pixel_selection=first",
+        );
+        let resp = invoke(f.state.clone(), &ev).await;
+        assert_eq!(resp["statusCode"], 200, "{shape}: {resp}");
+        let body: Value = serde_json::from_str(resp["body"].as_str().unwrap()).unwrap();
+        let url = body["tiles"][0].as_str().unwrap().to_string();
+        let expected = format!("{host}{prefix}/mosaics/mosaic/tiles/WebMercatorQuad/");
+        assert!(url.starts_with(&expected), "{shape}: {url}");
+        let url = url
+            .replace("{z}", &tile["z"].to_string())
+            .replace("{x}", &tile["x"].to_string())
+            .replace("{y}", &tile["y"].to_string());
+        let (path, query) = url[host.len()..]
+            .split_once('?')
+            .unwrap_or((&url[host.len()..], ""));
+        let routed = path.strip_prefix(prefix).unwrap();
+        let resp = invoke(f.state.clone(), &event_for(template, path, routed, query)).await;
+        assert_eq!(resp["statusCode"], 200, "{shape}: {path}?{query}: {resp}");
+    }
+}

@@ -769,3 +769,57 @@ async fn dynamodb_mosaics_serve_the_same_tiles() {
     let (resp, _) = get(&router, &format!("{path}.png?url={}", q(&other))).await;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
 }
+
+/// TileJSON's first tile URL for `mosaic`, asked with `headers`.
+async fn tilejson_tile_url(
+    router: &axum::Router,
+    mosaic: &str,
+    headers: &[(&str, &str)],
+) -> String {
+    let mut req = Request::get(format!(
+        "/mosaicjson/WebMercatorQuad/tilejson.json?url={}",
+        q(mosaic)
+    ));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let (_, body) = send(router, req.body(Body::empty()).unwrap()).await;
+    serde_json::from_slice::<Value>(&body).unwrap()["tiles"][0]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Behind a reverse proxy that forwards a path prefix and the public host, TileJSON's tile
+/// URL is the public one, and the proxy's request for it (prefix removed) serves the tile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_prefix_and_host_make_the_tile_urls() {
+    let f = fixture("uint8");
+    let forwarded = [
+        ("host", "10.0.0.5:8080"),
+        ("x-forwarded-host", "maps.example.com"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-prefix", "/tiler/"),
+    ];
+    let tile_url = tilejson_tile_url(&f.router, &f.mosaic, &forwarded).await;
+    let public = "https://maps.example.com/tiler/mosaicjson/tiles/WebMercatorQuad/";
+    assert!(tile_url.starts_with(public), "{tile_url}");
+    let t = &f.render["tile"];
+    let path = tile_url
+        .trim_start_matches("https://maps.example.com/tiler")
+        .replace("{z}", &t["z"].to_string())
+        .replace("{x}", &t["x"].to_string())
+        .replace("{y}", &t["y"].to_string());
+    let (resp, _) = get(&f.router, &path).await;
+    assert_eq!(resp.status(), 200, "{path}");
+    // A prefix that is not a plain path is ignored, never reflected.
+    let evil = [
+        ("host", "tiler.test"),
+        ("x-forwarded-prefix", "//evil.example/x"),
+    ];
+    let tile_url = tilejson_tile_url(&f.router, &f.mosaic, &evil).await;
+    assert!(
+        tile_url.starts_with("http://tiler.test/mosaicjson/"),
+        "{tile_url}"
+    );
+}
