@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod egress;
 pub mod error;
+mod landing;
 mod ogc;
 pub mod params;
 mod routes;
@@ -59,6 +60,8 @@ pub struct Config {
     pub queue_timeout: std::time::Duration,
     /// What the library reads of the environment (stores, cache, concurrency), read once.
     pub settings: Settings,
+    /// The mosaic the landing page links to (the local demo; none in Lambda).
+    pub demo_mosaic: Option<String>,
 }
 
 impl Config {
@@ -100,6 +103,7 @@ impl Config {
                     .unwrap_or(shed::DEFAULT_QUEUE_TIMEOUT_MS),
             ),
             settings,
+            demo_mosaic: None,
         }
     }
 
@@ -121,6 +125,7 @@ impl Config {
             max_inflight: shed::default_max_inflight(),
             queue_timeout: std::time::Duration::from_millis(shed::DEFAULT_QUEUE_TIMEOUT_MS),
             settings,
+            demo_mosaic: None,
         }
     }
 }
@@ -262,6 +267,9 @@ pub fn lambda_app(
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(routes::healthz))
+        .route("/", get(landing::landing))
+        .route("/docs", get(landing::docs))
+        .route("/openapi.json", get(landing::openapi))
         // The document, with the trailing slash titiler's `/mosaicjson/` uses.
         .route("/mosaicjson/", get(routes::document))
         .route("/mosaicjson/stac/register", post(stac::register))

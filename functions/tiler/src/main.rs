@@ -32,6 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     };
     // Locally: the demo data and the working directory (relative asset paths resolve there).
     let mut config = Config::from_env(&[demo::demo_dir().to_string_lossy().into_owned(), cwd]);
+    config.demo_mosaic = Some(mosaic.clone());
     let _egress = tiler::egress::install(&mut config, env).await?;
     let port: u16 = std::env::var("PORT")
         .ok()
@@ -42,8 +43,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("url", &mosaic)
         .finish();
+    tracing::info!("listening on http://{addr} (the API and its documentation: http://{addr}/)");
+    // Last, on stdout: what to open.
     println!("mosaic viewer: http://{addr}/mosaicjson/WebMercatorQuad/map.html?{query}");
-    tracing::info!("listening on http://{addr}");
     axum::serve(listener, app(AppState::new(config))).await?;
     Ok(())
 }

@@ -823,3 +823,82 @@ async fn forwarded_prefix_and_host_make_the_tile_urls() {
         "{tile_url}"
     );
 }
+
+/// `/` says what the server is and links to the demo's viewer (which answers), `/docs` and
+/// `/openapi.json`; every path the OpenAPI document lists is a route of the router.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_page_and_openapi_describe_the_routes() {
+    let f = fixture("uint8");
+    let mut config = Config::new(AllowList::parse(&format!(
+        "{}/,{}",
+        f.dir.path().display(),
+        common::refdata().display()
+    )));
+    config.demo_mosaic = Some(f.mosaic.clone());
+    let router = app(AppState::new(config));
+    let (resp, body) = get(&router, "/").await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let page = String::from_utf8(body).unwrap();
+    for link in [
+        "/docs",
+        "/openapi.json",
+        "/mosaicjson/WebMercatorQuad/tilejson.json",
+    ] {
+        assert!(page.contains(link), "{link} missing from the landing page");
+    }
+    let viewer = page
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.contains("map.html"))
+        .expect("a viewer link")
+        .replace("&amp;", "&");
+    let (resp, _) = get(&router, viewer.trim_start_matches("http://localhost")).await;
+    assert_eq!(resp.status(), 200, "{viewer}");
+    let (resp, body) = get(&router, "/docs").await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .contains("/mosaicjson/tiles/")
+    );
+
+    let (_, body) = get(&router, "/openapi.json").await;
+    let doc: Value = serde_json::from_slice(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let t = &f.render["tile"];
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() > 10);
+    for (path, ops) in paths {
+        let concrete = path
+            .replace("{tileMatrixSetId}", "WebMercatorQuad")
+            .replace("{z}", &t["z"].to_string())
+            .replace("{x}", &t["x"].to_string())
+            .replace("{y}", &t["y"].to_string())
+            .replace("{lon},{lat}", "14.7,45.2")
+            .replace("{minx},{miny},{maxx},{maxy}", "14,45,15,46")
+            .replace("{id}", "demo");
+        let uri = format!("{concrete}?url={}", q(&f.mosaic));
+        let method = if ops.get("get").is_some() {
+            "GET"
+        } else {
+            "POST"
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .body(Body::from("{}"))
+            .unwrap();
+        let (_, body) = send(&router, req).await;
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            !text.contains("no route for"),
+            "{method} {path} is not routed: {text}"
+        );
+    }
+}
