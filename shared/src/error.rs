@@ -237,11 +237,13 @@ impl Error {
             Error::NoAssets(_) | Error::EmptyMosaic(_) => 3,
             Error::Unsupported { .. } | Error::ReadOnly { .. } => 69, // EX_UNAVAILABLE
             Error::AlreadyExists { .. } => 73,                        // EX_CANTCREAT
-            Error::Io { .. } => 74,                                   // EX_IOERR
-            Error::Auth { .. } | Error::Forbidden { .. } => 77,       // EX_NOPERM
-            Error::LimitExceeded { .. } => 65,                        // EX_DATAERR
-            Error::Storage { .. } | Error::Dataset { .. } => 75,      // EX_TEMPFAIL
-            Error::Internal(_) => 70,                                 // EX_SOFTWARE
+            // A file that is not there is missing input (as a missing mosaic is).
+            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 66,
+            Error::Io { .. } => 74,                              // EX_IOERR
+            Error::Auth { .. } | Error::Forbidden { .. } => 77,  // EX_NOPERM
+            Error::LimitExceeded { .. } => 65,                   // EX_DATAERR
+            Error::Storage { .. } | Error::Dataset { .. } => 75, // EX_TEMPFAIL
+            Error::Internal(_) => 70,                            // EX_SOFTWARE
             Error::Shared(e) => e.exit_code(),
         }
     }

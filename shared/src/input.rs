@@ -28,7 +28,8 @@ pub fn read_bytes(path: &str) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
-/// Opens an input file: missing → [`Error::NotFound`] (exit 66), a directory →
+/// Opens an input file: missing → [`Error::Io`] saying so, with the path (exit 66: an input
+/// file is not a mosaic, so not [`Error::NotFound`]'s "mosaic not found"), a directory →
 /// [`Error::InvalidInput`] (a usage error, exit 64).
 pub fn open_file(path: &str) -> Result<std::fs::File> {
     if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
@@ -36,12 +37,7 @@ pub fn open_file(path: &str) -> Result<std::fs::File> {
             "{path} is a directory, not a file"
         )));
     }
-    std::fs::File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound {
-            uri: path.to_string(),
-        },
-        _ => Error::io(path, e),
-    })
+    std::fs::File::open(path).map_err(|e| Error::io(path, e))
 }
 
 #[cfg(test)]
@@ -52,10 +48,10 @@ mod tests {
     fn missing_file_is_not_found_and_directory_is_invalid_input() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.json");
-        assert!(matches!(
-            read_json(missing.to_str().unwrap()),
-            Err(Error::NotFound { .. })
-        ));
+        let e = read_json(missing.to_str().unwrap()).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), 66);
+        assert!(e.to_string().contains("missing.json"), "{e}");
         assert!(matches!(
             read_json(dir.path().to_str().unwrap()),
             Err(Error::InvalidInput(_))
