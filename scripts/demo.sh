@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job until the tile server lands (issue 4): build mosaics from the reference COGs
-# and footprints with the `mosaic` CLI, describe them and look assets up. No cloud account.
+# A tour of the `mosaic` CLI (the tile server is scripts/serve.sh): build mosaics from the
+# reference COGs and footprints, describe them and look assets up. No cloud account.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash infra/install-deps.sh
