@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Delete, PutRequest, ReturnValue, TransactWriteItem, Update,
@@ -244,8 +243,8 @@ impl DynamoDbWriter {
                 return Ok(Err(Cancelled::EditCondition));
             }
         }
-        // Throttling, conflicts with another transaction and the like: typed by code.
-        let _ = e.code();
+        // Throttling, conflicts with another transaction and the like: `sdk_error` types them
+        // by their error code.
         Err(self.sdk_error(e))
     }
 
