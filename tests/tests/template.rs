@@ -155,6 +155,11 @@ const LEFT_TO_DEFAULTS: &[(&str, &str)] = &[
         "TITILER_DEFAULT_ATTRIBUTION",
         "no attribution unless the operator adds one",
     ),
+    (
+        "MOSAIC_BASEMAP_URL",
+        "the viewer has no third-party basemap unless the operator picks one",
+    ),
+    ("MOSAIC_BASEMAP_ATTRIBUTION", "goes with MOSAIC_BASEMAP_URL"),
 ];
 
 /// The variables each function reads: its own crate's, and the library's (not the CLI's).

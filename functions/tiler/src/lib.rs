@@ -14,6 +14,7 @@ pub mod params;
 mod routes;
 pub mod shed;
 pub mod stac;
+pub mod viewer;
 
 use std::sync::Arc;
 
@@ -62,6 +63,8 @@ pub struct Config {
     pub settings: Settings,
     /// The mosaic the landing page links to (the local demo; none in Lambda).
     pub demo_mosaic: Option<String>,
+    /// The viewer's basemap (`MOSAIC_BASEMAP_URL`, `MOSAIC_BASEMAP_ATTRIBUTION`; none by default).
+    pub basemap: Option<viewer::Basemap>,
 }
 
 impl Config {
@@ -102,6 +105,7 @@ impl Config {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(shed::DEFAULT_QUEUE_TIMEOUT_MS),
             ),
+            basemap: viewer::Basemap::from_lookup(var),
             settings,
             demo_mosaic: None,
         }
@@ -126,6 +130,7 @@ impl Config {
             queue_timeout: std::time::Duration::from_millis(shed::DEFAULT_QUEUE_TIMEOUT_MS),
             settings,
             demo_mosaic: None,
+            basemap: None,
         }
     }
 }
@@ -173,7 +178,7 @@ fn mosaic_routes() -> Router<AppState> {
         .route("/tiles/{tms}/{z}/{x}/{y}", get(routes::tile))
         .route("/tiles/{tms}/{z}/{x}/{y}/assets", get(routes::tile_assets))
         .route("/{tms}/tilejson.json", get(routes::tilejson))
-        .route("/{tms}/map.html", get(routes::map_html))
+        .route("/{tms}/map.html", get(viewer::map_html))
         .route("/point/{lonlat}", get(routes::point))
         .route("/point/{lonlat}/assets", get(routes::point_assets))
         .route("/bbox/{bbox}/assets", get(routes::bbox_assets))
@@ -231,14 +236,18 @@ pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
     }
     // Links must keep the path prefix the client's URL has (`routes::base_url`): a REST API
     // reports the public path (`/prod/...` on its own domain, `/{base path}/...` on a custom
-    // domain) beside the routed one; an HTTP API's named stage is the prefix.
+    // domain) beside the routed one; an HTTP API's named stage is the prefix; cargo-lambda's
+    // emulator serves function URLs under `/lambda-url/{function}`.
     let public_path = match req.request_context_ref() {
         Some(RequestContext::ApiGatewayV1(ctx)) => ctx.path.clone(),
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
-            .stage
-            .clone()
-            .filter(|s| !s.is_empty() && s != "$default")
-            .map(|s| format!("/{s}{}", req.uri().path())),
+        Some(RequestContext::ApiGatewayV2(ctx)) => cargo_lambda_prefix(ctx)
+            .or_else(|| {
+                ctx.stage
+                    .clone()
+                    .filter(|s| !s.is_empty() && s != "$default")
+                    .map(|s| format!("/{s}"))
+            })
+            .map(|prefix| format!("{prefix}{}", req.uri().path())),
         _ => None,
     };
     let routed = req.uri().path().to_string();
@@ -251,6 +260,20 @@ pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
         req.headers_mut().insert("x-forwarded-prefix", v);
     }
     req
+}
+
+/// `/lambda-url/{function}` when the event comes from cargo-lambda's function-URL emulator,
+/// which strips that prefix from the path it hands the function. Its events are recognisable:
+/// domain `localhost`, user agent `cargo-lambda`, no account (API Gateway and Lambda function
+/// URLs always name the account, and clients cannot set these fields).
+fn cargo_lambda_prefix(
+    ctx: &lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext,
+) -> Option<String> {
+    let emulated = ctx.domain_name.as_deref() == Some("localhost")
+        && ctx.http.user_agent.as_deref() == Some("cargo-lambda")
+        && ctx.account_id.is_none();
+    let function = ctx.domain_prefix.as_deref().filter(|f| !f.is_empty())?;
+    emulated.then(|| format!("/lambda-url/{function}"))
 }
 
 /// The router as the Lambda runtime serves it (stage prefix removed).
@@ -270,6 +293,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(landing::landing))
         .route("/docs", get(landing::docs))
         .route("/openapi.json", get(landing::openapi))
+        .route("/static/{file}", get(viewer::static_file))
         // The document, with the trailing slash titiler's `/mosaicjson/` uses.
         .route("/mosaicjson/", get(routes::document))
         .route("/mosaicjson/stac/register", post(stac::register))

@@ -523,27 +523,6 @@ pub(crate) async fn wmts(
     Ok(resp)
 }
 
-pub(crate) async fn map_html(
-    State(state): State<AppState>,
-    Path(path): PathParams,
-    query: Query,
-) -> ApiResult<Response> {
-    let t = target(&state, &path, query).await?;
-    let tms_id = path.get("tms").cloned().unwrap_or_default();
-    if tms_id != "WebMercatorQuad" {
-        return Err(ApiError::BadRequest(
-            "the viewer draws WebMercatorQuad tiles only".into(),
-        ));
-    }
-    let _ = t;
-    let mut resp = Response::new(Body::from(include_str!("../static/map.html")));
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    Ok(resp)
-}
-
 pub(crate) async fn healthz() -> Response {
     let gdal = gdal::version::VersionInfo::version_summary();
     (

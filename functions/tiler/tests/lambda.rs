@@ -98,6 +98,24 @@ fn event_for(template: &str, public: &str, routed: &str, query: &str) -> String 
     ev.to_string()
 }
 
+/// An HTTP API event as cargo-lambda's emulator builds it for `/lambda-url/tiler/...`
+/// (`cargo-lambda-watch`'s trigger router): domain `localhost`, the function's name as the
+/// domain prefix, user agent `cargo-lambda`, no account or API id; the client's headers.
+fn cargo_lambda_event(v2: &str) -> String {
+    let mut ev: Value = serde_json::from_str(v2).unwrap();
+    let ctx = &mut ev["requestContext"];
+    ctx["domainName"] = Value::from("localhost");
+    ctx["domainPrefix"] = Value::from("tiler");
+    ctx["http"]["userAgent"] = Value::from("cargo-lambda");
+    ctx["http"]["sourceIp"] = Value::from("127.0.0.1");
+    ctx["http"]["protocol"] = Value::from("http");
+    let ctx = ctx.as_object_mut().unwrap();
+    ctx.remove("accountId");
+    ctx.remove("apiId");
+    ev["headers"] = serde_json::json!({"host": "127.0.0.1:9000", "user-agent": "curl/8.5.0"});
+    ev.to_string()
+}
+
 /// TileJSON's tile URL under each deployment shape is the URL the client can fetch: it keeps
 /// the REST API stage, a custom domain's base path and a named HTTP API stage, and the tile it
 /// names answers 200 through the same handler.
@@ -108,17 +126,32 @@ async fn tile_urls_fetch_under_every_deployment_shape() {
     let v1 = event("apigw_v1_tile.json", tile);
     let v2 = event("apigw_v2_tile.json", tile);
     let v2_staged = v2.replace("\"stage\": \"$default\"", "\"stage\": \"v1\"");
-    let host = "https://abc123.execute-api.us-east-1.amazonaws.com";
+    let cargo_lambda = cargo_lambda_event(&v2);
+    let aws = "https://abc123.execute-api.us-east-1.amazonaws.com";
     let tj = "/mosaics/mosaic/WebMercatorQuad/tilejson.json";
-    for (shape, template, prefix) in [
-        ("REST API stage", &v1, "/prod"),
-        ("REST API on a custom domain base path", &v1, "/tiles"),
-        ("HTTP API $default", &v2, ""),
-        ("HTTP API named stage", &v2_staged, "/v1"),
+    for (shape, template, host, prefix) in [
+        ("REST API stage", &v1, aws, "/prod"),
+        ("REST API on a custom domain base path", &v1, aws, "/tiles"),
+        ("HTTP API $default", &v2, aws, ""),
+        ("HTTP API named stage", &v2_staged, aws, "/v1"),
+        (
+            "cargo lambda watch",
+            &cargo_lambda,
+            "http://127.0.0.1:9000",
+            "/lambda-url/tiler",
+        ),
     ] {
+        // cargo-lambda hands the function the path without its `/lambda-url/{fn}` prefix.
+        let seen = |public: &str, routed: &str| {
+            if template == &cargo_lambda {
+                routed.to_string()
+            } else {
+                public.to_string()
+            }
+        };
         let ev = event_for(
             template,
-            &format!("{prefix}{tj}"),
+            &seen(&format!("{prefix}{tj}"), tj),
             tj,
             "pixel_selection=first",
         );
@@ -136,7 +169,8 @@ async fn tile_urls_fetch_under_every_deployment_shape() {
             .split_once('?')
             .unwrap_or((&url[host.len()..], ""));
         let routed = path.strip_prefix(prefix).unwrap();
-        let resp = invoke(f.state.clone(), &event_for(template, path, routed, query)).await;
+        let ev = event_for(template, &seen(path, routed), routed, query);
+        let resp = invoke(f.state.clone(), &ev).await;
         assert_eq!(resp["statusCode"], 200, "{shape}: {path}?{query}: {resp}");
     }
 }
