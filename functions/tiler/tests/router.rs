@@ -812,6 +812,19 @@ async fn forwarded_prefix_and_host_make_the_tile_urls() {
         .replace("{y}", &t["y"].to_string());
     let (resp, _) = get(&f.router, &path).await;
     assert_eq!(resp.status(), 200, "{path}");
+    // Local: the URL the client used (`Host`), nothing forwarded.
+    let tile_url = tilejson_tile_url(&f.router, &f.mosaic, &[("host", "127.0.0.1:8080")]).await;
+    let local = "http://127.0.0.1:8080";
+    assert!(
+        tile_url.starts_with(&format!("{local}/mosaicjson/tiles/WebMercatorQuad/")),
+        "{tile_url}"
+    );
+    let path = tile_url[local.len()..]
+        .replace("{z}", &t["z"].to_string())
+        .replace("{x}", &t["x"].to_string())
+        .replace("{y}", &t["y"].to_string());
+    let (resp, _) = get(&f.router, &path).await;
+    assert_eq!(resp.status(), 200, "{path}");
     // A prefix that is not a plain path is ignored, never reflected.
     let evil = [
         ("host", "tiler.test"),
@@ -822,6 +835,42 @@ async fn forwarded_prefix_and_host_make_the_tile_urls() {
         tile_url.starts_with("http://tiler.test/mosaicjson/"),
         "{tile_url}"
     );
+}
+
+/// The viewer page loads its map library from links relative to the page, which the router
+/// serves; the page carries no configuration a request can inject into.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_page_and_its_map_library() {
+    let f = fixture("uint8");
+    let page_path = format!(
+        "/mosaicjson/WebMercatorQuad/map.html?url={}",
+        common::q(&f.mosaic)
+    );
+    let (resp, body) = get(&f.router, &page_path).await;
+    assert_eq!(resp.status(), 200);
+    let page = String::from_utf8(body).unwrap();
+    for asset in ["maplibre-gl.js", "maplibre-gl.css"] {
+        let link = format!("../../static/{asset}?v=");
+        assert!(page.contains(&link), "{link} missing from the viewer");
+        let (resp, body) = get(&f.router, &format!("/static/{asset}")).await;
+        assert_eq!(resp.status(), 200, "{asset}");
+        assert!(body.len() > 10_000, "{asset}: {} bytes", body.len());
+    }
+    assert!(
+        page.contains(r#"{"basemap":null}"#),
+        "no basemap by default"
+    );
+    assert!(!page.contains("{{"), "a placeholder left in the page");
+    let (resp, _) = get(&f.router, "/static/../Cargo.toml").await;
+    assert_eq!(resp.status(), 404);
+    let (resp, _) = get(&f.router, "/static/secrets.txt").await;
+    assert_eq!(resp.status(), 404);
+    let (resp, _) = get(
+        &f.router,
+        &page_path.replace("WebMercatorQuad", "WorldCRS84Quad"),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
 }
 
 /// `/` says what the server is and links to the demo's viewer (which answers), `/docs` and
