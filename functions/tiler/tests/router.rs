@@ -926,6 +926,7 @@ async fn landing_page_and_openapi_describe_the_routes() {
     for (path, ops) in paths {
         let concrete = path
             .replace("{tileMatrixSetId}", "WebMercatorQuad")
+            .replace("{file}", "maplibre-gl.js")
             .replace("{z}", &t["z"].to_string())
             .replace("{x}", &t["x"].to_string())
             .replace("{y}", &t["y"].to_string())
