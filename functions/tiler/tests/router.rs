@@ -860,6 +860,20 @@ async fn the_viewer_page_and_its_map_library() {
         page.contains(r#"{"basemap":null}"#),
         "no basemap by default"
     );
+    // An operator's basemap reaches the page as data, its `<` escaped inside the script.
+    let mut config = Config::new(AllowList::parse(&format!("{}/", f.dir.path().display())));
+    config.basemap = tiler::viewer::Basemap::from_lookup(|k| match k {
+        "MOSAIC_BASEMAP_URL" => Some("https://tiles.example/{z}/{x}/{y}.png".into()),
+        "MOSAIC_BASEMAP_ATTRIBUTION" => Some("<b>Example</b>".into()),
+        _ => None,
+    });
+    let (_, body) = get(&app(AppState::new(config)), &page_path).await;
+    let with_basemap = String::from_utf8(body).unwrap();
+    assert!(with_basemap.contains(r#""url":"https://tiles.example/{z}/{x}/{y}.png""#));
+    assert!(
+        with_basemap.contains(r#"\u003cb>Example\u003c/b>"#),
+        "{with_basemap}"
+    );
     assert!(!page.contains("{{"), "a placeholder left in the page");
     let (resp, _) = get(&f.router, "/static/../Cargo.toml").await;
     assert_eq!(resp.status(), 404);
