@@ -53,12 +53,26 @@ pub const ASSET_DRIVERS: &[&str] = &["GTiff"];
 /// GDAL syntaxes are refused first ([`crate::gate::check_gdal_input`]), the URL is mapped
 /// by [`gdal_path`], and only [`ASSET_DRIVERS`] may open it (`open_options`: GDAL open
 /// options such as `OVERVIEW_LEVEL=1`).
+///
+/// A relative path resolves against the process's working directory, as in cogeo-mosaic
+/// (whose documents rely on it), not against the mosaic document's folder: it is opened as
+/// that absolute path, and an error names the working directory and the path tried.
 pub fn open_raster(path: &str, open_options: Option<&[&str]>) -> Result<Dataset> {
     crate::gate::check_gdal_input(path)?;
     configure_gdal_defaults();
     crate::gdal_log::clear_last_error();
+    let local = gdal_path(path);
+    // `None`: not a relative local path, or no working directory to resolve it against
+    // (then GDAL resolves it, or fails to, as given).
+    let cwd = (!local.is_empty() && std::path::Path::new(&local).is_relative())
+        .then(std::env::current_dir)
+        .and_then(std::result::Result::ok);
+    let target = match &cwd {
+        Some(dir) => dir.join(&local),
+        None => std::path::PathBuf::from(local),
+    };
     Dataset::open_ex(
-        gdal_path(path),
+        &target,
         gdal::DatasetOptions {
             open_flags: gdal::GdalOpenFlags::GDAL_OF_RASTER
                 | gdal::GdalOpenFlags::GDAL_OF_READONLY
@@ -74,9 +88,18 @@ pub fn open_raster(path: &str, open_options: Option<&[&str]>) -> Result<Dataset>
         // GDAL's own message ("No such file or directory", "HTTP response code: 404",
         // "not recognized as being in a supported file format") rather than the binding's
         // "returned a NULL pointer".
-        reason: crate::gdal_log::last_error()
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| e.to_string()),
+        reason: {
+            let gdal = crate::gdal_log::last_error()
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(|| format!("{}: {e}", target.display()));
+            match &cwd {
+                Some(dir) => format!(
+                    "relative asset paths resolve against the working directory {} (as in cogeo-mosaic): {gdal}",
+                    dir.display()
+                ),
+                None => gdal,
+            }
+        },
     })
 }
 
@@ -433,6 +456,40 @@ mod tests {
         }
         match open_raster("http://127.0.0.1:9/x.tif", None) {
             Err(e @ Error::Dataset { .. }) => assert!(e.retryable(), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A relative asset path is the working directory's, as in cogeo-mosaic; a failure
+    /// says so and names the absolute path tried.
+    #[test]
+    fn a_relative_asset_names_the_working_directory_and_the_path_tried() {
+        let cwd = std::env::current_dir().unwrap();
+        let rel = "no/such/relative_asset.tif";
+        match open_raster(rel, None) {
+            Err(e @ Error::Dataset { .. }) => {
+                let text = e.to_string();
+                assert!(!e.retryable(), "{text}");
+                assert_eq!(e.exit_code(), 66, "{text}");
+                assert!(
+                    text.contains(&format!("working directory {}", cwd.display())),
+                    "{text}"
+                );
+                assert!(
+                    text.contains(&cwd.join(rel).display().to_string()),
+                    "{text}"
+                );
+                assert!(text.contains("No such file"), "{text}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // An absolute path is reported as GDAL names it, without the note.
+        match open_raster("/nonexistent/x.tif", None) {
+            Err(e @ Error::Dataset { .. }) => {
+                let text = e.to_string();
+                assert!(!text.contains("working directory"), "{text}");
+                assert!(text.contains("/nonexistent/x.tif: No such file"), "{text}");
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -186,6 +186,74 @@ impl Context {
     }
 }
 
+/// The words every "no AWS credentials" failure starts with, whichever client looked for
+/// them (S3 through object_store, DynamoDB through the AWS SDK), so both say the same.
+pub const NO_AWS_CREDENTIALS: &str = "no AWS credentials found";
+
+/// No credentials were found for an AWS request: every source of the client's chain was
+/// tried and none gave any. Made by the clients' credential code (typed, never recognised
+/// from a message) and classified as [`Error::Auth`]; `source` is the last source's failure
+/// (an unreachable instance metadata service), when there was one.
+#[derive(Debug, thiserror::Error)]
+#[error("{NO_AWS_CREDENTIALS} (tried {tried})")]
+pub struct NoAwsCredentials {
+    tried: &'static str,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl NoAwsCredentials {
+    /// After trying `tried` (`"env, profile, instance metadata"`); `source`: why the last
+    /// one gave nothing.
+    pub fn new(tried: &'static str, source: Option<BoxError>) -> NoAwsCredentials {
+        NoAwsCredentials { tried, source }
+    }
+}
+
+/// The first error of type `T` in the source chain of `e` (`e` itself included).
+pub fn find_source<'a, T: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a T> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(t) = err.downcast_ref::<T>() {
+            return Some(t);
+        }
+        next = err.source();
+    }
+    None
+}
+
+/// An error shown as `text` (one line, what the user needs) that keeps the whole failure
+/// as its source for `{:#}`-style reporters and logs.
+#[derive(Debug)]
+pub struct Shown {
+    text: String,
+    source: BoxError,
+}
+
+impl Shown {
+    /// `source`, shown as `text`.
+    pub fn new(text: impl Into<String>, source: impl Into<BoxError>) -> Shown {
+        Shown {
+            text: text.into(),
+            source: source.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Shown {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
 impl From<Arc<Error>> for Error {
     /// The error itself when this was its last holder, else [`Error::Shared`].
     fn from(e: Arc<Error>) -> Error {
@@ -239,9 +307,14 @@ impl Error {
             Error::AlreadyExists { .. } => 73,                        // EX_CANTCREAT
             // A file that is not there is missing input (as a missing mosaic is).
             Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 66,
-            Error::Io { .. } => 74,                              // EX_IOERR
-            Error::Auth { .. } | Error::Forbidden { .. } => 77,  // EX_NOPERM
-            Error::LimitExceeded { .. } => 65,                   // EX_DATAERR
+            Error::Io { .. } => 74,                             // EX_IOERR
+            Error::Auth { .. } | Error::Forbidden { .. } => 77, // EX_NOPERM
+            Error::LimitExceeded { .. } => 65,                  // EX_DATAERR
+            // A dataset GDAL found missing, refused or not a GeoTIFF is missing input; a
+            // read that failed on the network may succeed later.
+            Error::Dataset {
+                retryable: false, ..
+            } => 66, // EX_NOINPUT
             Error::Storage { .. } | Error::Dataset { .. } => 75, // EX_TEMPFAIL
             Error::Internal(_) => 70,                            // EX_SOFTWARE
             Error::Shared(e) => e.exit_code(),
@@ -470,6 +543,35 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "storage error for s3://b/m: reading: connection reset"
+        );
+    }
+
+    /// A dataset GDAL found missing, refused or not a GeoTIFF is missing input (66); one
+    /// that failed on the network may be read later (75). The HTTP status stays 424.
+    #[test]
+    fn dataset_exit_codes_follow_retryability() {
+        let dataset = |retryable| Error::Dataset {
+            retryable,
+            path: "a.tif".into(),
+            reason: "r".into(),
+        };
+        assert_eq!(dataset(false).exit_code(), 66);
+        assert_eq!(dataset(true).exit_code(), 75);
+        assert_eq!(Error::Shared(Arc::new(dataset(false))).exit_code(), 66);
+        assert_eq!(dataset(false).http_status(), 424);
+        assert_eq!(dataset(true).http_status(), 424);
+    }
+
+    #[test]
+    fn missing_credentials_read_as_one_line_and_keep_their_cause() {
+        let e = NoAwsCredentials::new("env", Some("connection refused".into()));
+        assert_eq!(e.to_string(), "no AWS credentials found (tried env)");
+        let shown = Shown::new(e.to_string(), e);
+        let source = std::error::Error::source(&shown).unwrap();
+        assert!(find_source::<NoAwsCredentials>(source).is_some());
+        assert_eq!(
+            std::error::Error::source(source).map(|s| s.to_string()),
+            Some("connection refused".into())
         );
     }
 

@@ -434,11 +434,15 @@ pub fn run_cli(args: &[&str]) -> String {
 
 /// Runs the `mosaic` CLI in the reference set's directory, whatever its outcome.
 pub fn run_cli_status(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(mosaic_bin())
-        .args(args)
-        .current_dir(refdata())
-        .output()
-        .expect("run mosaic")
+    cli_command(args).output().expect("run mosaic")
+}
+
+/// The `mosaic` CLI with `args`, to run in the reference set's directory: change its
+/// working directory or environment before running it.
+pub fn cli_command(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(mosaic_bin());
+    command.args(args).current_dir(refdata());
+    command
 }
 
 /// Asks the CLI (`mosaic assets URI --tile …`) for the tiles of the first `n` quadkeys of

@@ -471,12 +471,12 @@ fn bad_assets_through_tile() {
             env.cog.path.to_string_lossy().into_owned(),
             Expect::Ok,
         ),
-        ("PNG named .png", env.at("not_a_tiff.png"), Expect::Fail(75)),
-        ("PNG named .tif", env.at("png_named.tif"), Expect::Fail(75)),
+        ("PNG named .png", env.at("not_a_tiff.png"), Expect::Fail(66)),
+        ("PNG named .tif", env.at("png_named.tif"), Expect::Fail(66)),
         (
             "text file named .tif",
             env.at("text_named.tif"),
-            Expect::Fail(75),
+            Expect::Fail(66),
         ),
         (
             "truncated TIFF (16 bytes)",
@@ -493,13 +493,13 @@ fn bad_assets_through_tile() {
             env.at("no_crs.tif"),
             Expect::Fail(75),
         ),
-        ("empty file", env.at("empty.tif"), Expect::Fail(75)),
+        ("empty file", env.at("empty.tif"), Expect::Fail(66)),
         (
             "directory as asset",
             env.at("directory.tif"),
-            Expect::Fail(75),
+            Expect::Fail(66),
         ),
-        ("missing asset", env.at("missing.tif"), Expect::Fail(75)),
+        ("missing asset", env.at("missing.tif"), Expect::Fail(66)),
         (
             "control: ../ (no allowlist in the CLI)",
             format!("{a}/../outside/secret.tif"),
@@ -508,27 +508,27 @@ fn bad_assets_through_tile() {
         (
             "%2e%2e/ stays literal",
             format!("{a}/%2e%2e/outside/secret.tif"),
-            Expect::Fail(75),
+            Expect::Fail(66),
         ),
         (
             "%252e%252e/ stays literal",
             format!("{a}/%252e%252e/outside/secret.tif"),
-            Expect::Fail(75),
+            Expect::Fail(66),
         ),
         (
             "..%2f stays literal",
             format!("{a}/..%2foutside%2fsecret.tif"),
-            Expect::Fail(75),
+            Expect::Fail(66),
         ),
         (
             "%2e%2e%5c stays literal",
             format!("{a}/%2e%2e%5coutside%5csecret.tif"),
-            Expect::Fail(75),
+            Expect::Fail(66),
         ),
         (
             "backslashes are not separators",
             format!("{a}/..\\outside\\secret.tif"),
-            Expect::Fail(75),
+            Expect::Fail(66),
         ),
         (
             "file://x/secret.tif never reads ./x/secret.tif",
@@ -580,21 +580,22 @@ fn bad_inputs_to_create() {
         ],
         Expect::Ok,
     )];
-    for (name, file) in [
-        ("PNG named .png", "not_a_tiff.png"),
-        ("PNG named .tif", "png_named.tif"),
-        ("text file named .tif", "text_named.tif"),
-        ("truncated TIFF (16 bytes)", "truncated_header.tif"),
-        ("GeoTIFF without CRS", "no_crs.tif"),
-        ("empty file", "empty.tif"),
-        ("directory", "directory.tif"),
-        ("missing file", "missing.tif"),
+    // 66: GDAL found no such file, or not a GeoTIFF; 75: a GeoTIFF whose reading failed.
+    for (name, file, code) in [
+        ("PNG named .png", "not_a_tiff.png", 66),
+        ("PNG named .tif", "png_named.tif", 66),
+        ("text file named .tif", "text_named.tif", 66),
+        ("truncated TIFF (16 bytes)", "truncated_header.tif", 75),
+        ("GeoTIFF without CRS", "no_crs.tif", 75),
+        ("empty file", "empty.tif", 66),
+        ("directory", "directory.tif", 66),
+        ("missing file", "missing.tif", 66),
     ] {
         let list = env.list_of(&format!("list_{file}"), &env.at(file));
         cases.push(case(
             format!("create --strict: {name}"),
             &["create", "--strict", "-q", "-o", &out, &list],
-            Expect::Fail(75),
+            Expect::Fail(code),
         ));
     }
     let text = env.list_of("list_text", &env.at("text_named.tif"));

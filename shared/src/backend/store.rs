@@ -30,9 +30,17 @@ const UPDATE_ATTEMPTS: usize = 8;
 /// it is retryable unless its chain holds a transport error object_store calls final
 /// (an undecodable answer). object_store 0.14 keeps the status of `Generic` in a private
 /// type, so 5xx and other statuses cannot be told apart here.
+///
+/// No credentials at all (our provider's typed
+/// [`NoAwsCredentials`](crate::error::NoAwsCredentials) in the chain) is `Error::Auth`,
+/// shown as that one line.
 pub(crate) fn store_error(uri: &str, e: object_store::Error) -> Error {
     use object_store::Error as E;
     use object_store::client::{HttpError, HttpErrorKind};
+    if let Some(missing) = crate::error::find_source::<crate::error::NoAwsCredentials>(&e) {
+        let text = missing.to_string();
+        return Error::auth(uri, crate::error::Shown::new(text, e));
+    }
     match e {
         E::NotFound { .. } => Error::NotFound {
             uri: uri.to_string(),
@@ -346,6 +354,50 @@ mod tests {
         let e = store_error("s3://b/m.json", refused);
         assert!(matches!(e, Error::Auth { .. }) && !e.retryable(), "{e:?}");
         assert_eq!(e.lambda_error_type(), "Permanent.Auth");
+    }
+
+    /// No credentials anywhere is an authorization failure (exit 77) in one line, not the
+    /// instance metadata service's HTTP error as a retryable storage error.
+    #[cfg(feature = "s3")]
+    #[tokio::test]
+    async fn no_aws_credentials_is_an_auth_error() {
+        // A closed loopback port as the metadata service: refused at once.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            format!("http://{}", l.local_addr().unwrap())
+        };
+        for settings in [
+            Settings::from_pairs([("AWS_EC2_METADATA_DISABLED", "true")]),
+            Settings::from_pairs([("AWS_EC2_METADATA_SERVICE_ENDPOINT", closed.as_str())]),
+        ] {
+            let backends = Backends::new(&settings);
+            let e = backends.open("s3://nobucket/x.json").await.unwrap_err();
+            let text = e.to_string();
+            assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+            assert_eq!((e.exit_code(), e.http_status()), (77, 403), "{text}");
+            assert!(!e.retryable(), "{text}");
+            assert!(
+                text.starts_with(
+                    "not authorized to access s3://nobucket/x.json: no AWS credentials found (tried env"
+                ),
+                "{text}"
+            );
+            assert!(!text.contains('\n') && !text.contains("169.254"), "{text}");
+            // The object store's error stays in the chain.
+            let source = std::error::Error::source(&e).unwrap();
+            assert!(std::error::Error::source(source).is_some(), "{e:?}");
+        }
+        // Configured keys are object_store's own static credentials, untouched.
+        let keyed = Settings::from_pairs([
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+            ("AWS_ENDPOINT_URL", closed.as_str()),
+        ]);
+        let e = Backends::new(&keyed)
+            .open("s3://nobucket/x.json")
+            .await
+            .unwrap_err();
+        assert!(matches!(e, Error::Storage { .. }), "{e:?}");
     }
 
     #[tokio::test]

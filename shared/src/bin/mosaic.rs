@@ -14,14 +14,33 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
+            // clap's first paragraph as one line: a message continued on the next lines
+            // ("required arguments were not provided:" then the names) keeps its names.
             let text = e.to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let first = text
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let first = first.strip_prefix("error: ").unwrap_or(&first);
+            let first = if first.is_empty() {
+                "invalid arguments"
+            } else {
+                first
+            };
             eprintln!("Error: {first} (see `mosaic --help`)");
             return ExitCode::from(64);
         }
     };
-    mosaic::logging::init(if cli.quiet() { "error" } else { "warn" });
+    // The AWS SDK's configuration chain warns about each source it could not use (no
+    // region from instance metadata, a provider without credentials) on its way to an
+    // answer; a failure reaches the user in our one-line error (`RUST_LOG` shows them).
+    mosaic::logging::init(if cli.quiet() {
+        "error"
+    } else {
+        "warn,aws_config=error"
+    });
     // GDAL's messages go to the log; failures reach the user in our one-line error.
     mosaic::gdal_log::install();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

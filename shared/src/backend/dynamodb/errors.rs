@@ -3,6 +3,11 @@
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use crate::Error;
+use crate::error::{NoAwsCredentials, Shown, find_source};
+
+/// The sources the AWS SDK's default credentials chain reads (`aws_config`): the
+/// environment (keys, web identity, container endpoints), profile files, instance metadata.
+const TRIED: &str = "env, profile, instance metadata";
 
 /// DynamoDB error codes that mean "slow down" or "the service failed": the same request
 /// may succeed later.
@@ -37,12 +42,28 @@ pub(crate) fn sdk_error<E>(uri: &str, table: &str, e: SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
+    use aws_config::imds::client::error::ImdsError;
+    use aws_credential_types::provider::error::CredentialsError;
     let code = e.code().map(str::to_string);
     let status = e.raw_response().map(|r| r.status().as_u16());
-    let no_credentials = has_source::<aws_credential_types::provider::error::CredentialsError>(&e);
+    let credentials = find_source::<CredentialsError>(&e);
+    let no_credentials = credentials.is_some();
+    let none_found = match credentials {
+        // Every provider of the chain answered "not here".
+        Some(CredentialsError::CredentialsNotLoaded(_)) => true,
+        // Env and profile had none, and the last resort, the instance metadata service,
+        // failed (refused, an error answer): as the S3 store, nothing was found.
+        Some(c @ CredentialsError::ProviderError(_)) => find_source::<ImdsError>(c).is_some(),
+        _ => false,
+    };
     let service_answered = matches!(e, SdkError::ServiceError(_));
+    if none_found {
+        let shown = DisplayErrorContext(&e).to_string();
+        let missing = NoAwsCredentials::new(TRIED, Some(Box::new(Shown::new(shown, e))));
+        return Error::auth(uri, missing);
+    }
     let shown = DisplayErrorContext(&e).to_string();
-    let source: crate::error::BoxError = Box::new(DisplayedSdkError(shown, Box::new(e)));
+    let source: crate::error::BoxError = Box::new(Shown::new(shown, e));
     match code.as_deref() {
         Some("ResourceNotFoundException") => Error::NotFound {
             uri: format!("{uri} (no table `{table}`)"),
@@ -56,35 +77,6 @@ where
         },
         // No service answer: a timeout, a failed connection, an unreadable response.
         _ => Error::transient(uri, source),
-    }
-}
-
-/// Whether an error of type `T` is somewhere in the source chain of `e`.
-fn has_source<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut next = Some(e);
-    while let Some(err) = next {
-        if err.is::<T>() {
-            return true;
-        }
-        next = err.source();
-    }
-    false
-}
-
-/// An SDK error shown with its whole context (its own `Display` says only "service
-/// error"), keeping the SDK error as its source.
-#[derive(Debug)]
-struct DisplayedSdkError(String, crate::error::BoxError);
-
-impl std::fmt::Display for DisplayedSdkError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for DisplayedSdkError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self.1.as_ref())
     }
 }
 
@@ -186,6 +178,41 @@ mod tests {
         assert!(matches!(e, Error::Auth { .. }), "{e:?}");
         assert!(!e.retryable());
         assert_eq!(e.lambda_error_type(), "Permanent.Auth");
+    }
+
+    /// No provider of the chain had credentials: one line naming what was tried (the
+    /// words the S3 store uses too), an authorization failure, the SDK error kept.
+    #[test]
+    fn no_credentials_anywhere_is_one_auth_line() {
+        use aws_credential_types::provider::error::CredentialsError;
+        use aws_smithy_runtime_api::client::result::ConnectorError;
+        let failure = |source: CredentialsError| {
+            let e: SdkError<PutItemError, Response> =
+                SdkError::dispatch_failure(ConnectorError::other(Box::new(source), None));
+            sdk_error(URI, "t", e)
+        };
+        let e = failure(CredentialsError::not_loaded(
+            "no providers in chain provided credentials",
+        ));
+        assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+        assert_eq!(e.exit_code(), 77);
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "not authorized to access {URI}: {} (tried env, profile, instance metadata)",
+                crate::error::NO_AWS_CREDENTIALS
+            )
+        );
+        let chain = std::error::Error::source(&e).unwrap();
+        assert!(find_source::<CredentialsError>(chain).is_some(), "{e:?}");
+        // A provider that failed (rather than found nothing) is still refused
+        // credentials, with the SDK's words.
+        let e = failure(CredentialsError::provider_error("STS said no"));
+        assert!(matches!(e, Error::Auth { .. }), "{e:?}");
+        assert!(
+            !e.to_string().contains(crate::error::NO_AWS_CREDENTIALS),
+            "{e}"
+        );
     }
 
     #[test]
