@@ -144,7 +144,7 @@ fn no_aws_credentials_says_so_in_one_line_and_exits_77() {
             assert_eq!(out.status.code(), Some(77), "{what}: {line}");
             assert!(
                 line.contains(&format!(
-                    "{uri}: {} (tried env",
+                    "{uri}: {} (tried env, profile, instance metadata)",
                     mosaic::error::NO_AWS_CREDENTIALS
                 )),
                 "{what}: {line}"
@@ -178,6 +178,63 @@ fn argument_errors_are_one_line_and_exit_64() {
         assert_eq!(out.status.code(), Some(64), "{args:?}: {line}");
         for name in names {
             assert!(line.contains(name), "{args:?}: {line}");
+        }
+    }
+}
+
+/// S3 reads credentials where DynamoDB (and boto3, for cogeo-mosaic) does: with no key in
+/// the environment, a profile in `~/.aws/credentials` (the default one, or `AWS_PROFILE`)
+/// signs the requests; a profile that is not there is one line, exit 77.
+#[test]
+fn s3_reads_credentials_from_a_profile() {
+    mosaic_integration_tests::require_services();
+    let key = format!(
+        "s3://mosaic-test/{}/profile.json",
+        mosaic_integration_tests::run_id()
+    );
+    let out = run_cli_status(&["upload", "mosaics/cog_rgb__default.json", "--url", &key]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let home = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(home.path().join(".aws")).expect("mkdir");
+    let id = std::env::var("AWS_ACCESS_KEY_ID").expect("the services' key");
+    let secret = std::env::var("AWS_SECRET_ACCESS_KEY").expect("the services' secret");
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n\n\
+             [other]\naws_access_key_id = {id}\naws_secret_access_key = {secret}\n"
+        ),
+    )
+    .expect("write credentials");
+    for profile in [None, Some("other"), Some("absent")] {
+        let mut command = cli_command(&["info", &key]);
+        command
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env("HOME", home.path())
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(p) = profile {
+            command.env("AWS_PROFILE", p);
+        } else {
+            command.env_remove("AWS_PROFILE");
+        }
+        let out = command.output().expect("run mosaic");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if profile == Some("absent") {
+            let line = one_line(&out, "an absent profile");
+            assert_eq!(out.status.code(), Some(77), "{line}");
+            assert!(line.contains(&key), "{line}");
+        } else {
+            assert!(out.status.success(), "profile {profile:?}: {stderr}");
+            assert!(
+                String::from_utf8_lossy(&out.stdout).contains("MosaicJSON:       0.0.3"),
+                "profile {profile:?}"
+            );
         }
     }
 }

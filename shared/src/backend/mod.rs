@@ -17,6 +17,8 @@
 //! | `stac+http(s)://…/search` | [`stac::StacBackend`] through [`Backends::open_stac`] (a search with its query and zooms) | [`Error::ReadOnly`] |
 
 pub mod assets;
+#[cfg(any(feature = "s3", feature = "dynamodb"))]
+mod aws_credentials;
 mod dispatch;
 mod document;
 #[cfg(feature = "dynamodb")]

@@ -116,7 +116,14 @@ impl Stores {
                 if s.get("AWS_REGION").is_none() && s.get("AWS_DEFAULT_REGION").is_none() {
                     b = b.with_region("us-east-1");
                 }
-                let b = aws_credentials::checked(b.with_retry(retry()), s).map_err(bad)?;
+                let mut b = b.with_retry(retry());
+                // Nothing configured names credentials: the AWS SDK's chain (profiles too),
+                // as for DynamoDB, not object_store's instance-metadata-only fallback.
+                if !super::aws_credentials::names_credentials(&b) {
+                    b = b.with_credentials(Arc::new(
+                        super::aws_credentials::SdkCredentials::default(),
+                    ));
+                }
                 Ok(Arc::new(b.build().map_err(bad)?))
             }
             #[cfg(feature = "gcs")]
@@ -237,97 +244,6 @@ fn retry() -> object_store::RetryConfig {
         max_retries: 2,
         retry_timeout: Duration::from_secs(15),
         ..Default::default()
-    }
-}
-
-/// S3 credentials when none are configured: object_store's last resort, the instance
-/// metadata service, behind a provider of ours whose failure is a typed
-/// [`NoAwsCredentials`](crate::error::NoAwsCredentials) (classified as `Error::Auth` by
-/// `store_error`), instead of the metadata service's HTTP error as a retryable storage error.
-#[cfg(feature = "s3")]
-mod aws_credentials {
-    use std::sync::Arc;
-
-    use object_store::CredentialProvider;
-    use object_store::aws::{
-        AmazonS3Builder, AmazonS3ConfigKey as K, AwsCredential, AwsCredentialProvider,
-    };
-
-    use crate::error::NoAwsCredentials;
-    use crate::settings::Settings;
-
-    /// What object_store's S3 chain looks at: keys, web identity and container settings
-    /// from the environment, then instance metadata. It reads no profile file.
-    const TRIED: &str = "env, instance metadata; S3 does not read AWS profiles";
-    const TRIED_NO_IMDS: &str = "env; instance metadata disabled by AWS_EC2_METADATA_DISABLED; S3 does not read AWS profiles";
-
-    /// `b`, unchanged when credentials (or unsigned requests) are configured; else with the
-    /// instance metadata provider object_store would use wrapped in [`InstanceMetadata`].
-    /// `AWS_EC2_METADATA_DISABLED` and `AWS_EC2_METADATA_SERVICE_ENDPOINT` apply as in the
-    /// AWS SDK (object_store reads neither).
-    pub(super) fn checked(
-        b: AmazonS3Builder,
-        s: &Settings,
-    ) -> object_store::Result<AmazonS3Builder> {
-        let set = |k: K| b.get_config_value(&k).is_some_and(|v| !v.trim().is_empty());
-        let on = |k: K| {
-            b.get_config_value(&k)
-                .and_then(|v| crate::cache::parse_bool(&v))
-                .unwrap_or(false)
-        };
-        // object_store's own order (`AmazonS3Builder::build`): these come before the
-        // instance metadata service.
-        let configured = set(K::AccessKeyId)
-            || set(K::SecretAccessKey)
-            || (set(K::WebIdentityTokenFile) && set(K::RoleArn))
-            || set(K::ContainerCredentialsRelativeUri)
-            || (set(K::ContainerCredentialsFullUri) && set(K::ContainerAuthorizationTokenFile))
-            || on(K::SkipSignature);
-        if configured {
-            return Ok(b);
-        }
-        let disabled = s
-            .get("AWS_EC2_METADATA_DISABLED")
-            .and_then(crate::cache::parse_bool)
-            .unwrap_or(false);
-        let metadata = if disabled {
-            None
-        } else {
-            let mut probe = b.clone();
-            if let (Some(endpoint), false) = (
-                s.get("AWS_EC2_METADATA_SERVICE_ENDPOINT"),
-                set(K::MetadataEndpoint),
-            ) {
-                probe = probe.with_metadata_endpoint(endpoint);
-            }
-            // The provider object_store builds for this configuration: instance metadata.
-            Some(probe.build()?.credentials().clone())
-        };
-        Ok(b.with_credentials(Arc::new(InstanceMetadata(metadata))))
-    }
-
-    /// The instance metadata service's credentials (`None`: it is turned off); nothing
-    /// from it is "no credentials found".
-    #[derive(Debug)]
-    struct InstanceMetadata(Option<AwsCredentialProvider>);
-
-    #[async_trait::async_trait]
-    impl CredentialProvider for InstanceMetadata {
-        type Credential = AwsCredential;
-
-        async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-            let missing = match &self.0 {
-                Some(provider) => match provider.get_credential().await {
-                    Ok(credential) => return Ok(credential),
-                    Err(e) => NoAwsCredentials::new(TRIED, Some(Box::new(e))),
-                },
-                None => NoAwsCredentials::new(TRIED_NO_IMDS, None),
-            };
-            Err(object_store::Error::Generic {
-                store: "S3",
-                source: Box::new(missing),
-            })
-        }
     }
 }
 

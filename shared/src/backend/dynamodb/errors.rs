@@ -5,10 +5,6 @@ use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkErro
 use crate::Error;
 use crate::error::{NoAwsCredentials, Shown, find_source};
 
-/// The sources the AWS SDK's default credentials chain reads (`aws_config`): the
-/// environment (keys, web identity, container endpoints), profile files, instance metadata.
-const TRIED: &str = "env, profile, instance metadata";
-
 /// DynamoDB error codes that mean "slow down" or "the service failed": the same request
 /// may succeed later.
 const RETRYABLE_CODES: &[&str] = &[
@@ -42,20 +38,13 @@ pub(crate) fn sdk_error<E>(uri: &str, table: &str, e: SdkError<E>) -> Error
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    use aws_config::imds::client::error::ImdsError;
+    use crate::backend::aws_credentials::{TRIED, none_found};
     use aws_credential_types::provider::error::CredentialsError;
     let code = e.code().map(str::to_string);
     let status = e.raw_response().map(|r| r.status().as_u16());
     let credentials = find_source::<CredentialsError>(&e);
     let no_credentials = credentials.is_some();
-    let none_found = match credentials {
-        // Every provider of the chain answered "not here".
-        Some(CredentialsError::CredentialsNotLoaded(_)) => true,
-        // Env and profile had none, and the last resort, the instance metadata service,
-        // failed (refused, an error answer): as the S3 store, nothing was found.
-        Some(c @ CredentialsError::ProviderError(_)) => find_source::<ImdsError>(c).is_some(),
-        _ => false,
-    };
+    let none_found = credentials.is_some_and(none_found);
     let service_answered = matches!(e, SdkError::ServiceError(_));
     if none_found {
         let shown = DisplayErrorContext(&e).to_string();
