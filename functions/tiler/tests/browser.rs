@@ -234,5 +234,7 @@ fn the_viewer_draws_tiles_inside_the_bounds_and_reports_failing_tiles() {
         &missing_url,
     );
     let text = notice(&dom);
+    assert!(text.contains("The mosaic could not be opened"), "{dom}");
     assert!(text.contains("TileJSON: HTTP 404"), "{dom}");
+    assert!(text.contains("mosaic not found"), "{dom}");
 }
