@@ -172,6 +172,7 @@ fn argument_errors_are_one_line_and_exit_64() {
         ),
         (vec!["tile"], vec!["not provided", "<INPUT>", "<Z>"]),
         (vec!["no-such-command"], vec!["'no-such-command'"]),
+        (vec![], vec!["a command is required", "create", "tile"]),
     ] {
         let out = run_cli_status(&args);
         let line = one_line(&out, &format!("{args:?}"));

@@ -30,6 +30,26 @@ fn html(body: String) -> Response {
     resp
 }
 
+/// `text` (escaped HTML) with its Markdown code spans (`` `x` ``, as OpenAPI summaries write
+/// them) as `<code>` elements; an unpaired backtick stays as it is.
+fn code_spans(text: &str) -> String {
+    let parts: Vec<&str> = text.split('`').collect();
+    if parts.len().is_multiple_of(2) {
+        return text.to_string();
+    }
+    parts
+        .iter()
+        .enumerate()
+        .map(|(i, part)| {
+            if i % 2 == 1 {
+                format!("<code>{part}</code>")
+            } else {
+                part.to_string()
+            }
+        })
+        .collect()
+}
+
 /// The endpoints of the OpenAPI document as an HTML list.
 fn endpoint_list() -> String {
     let doc: Value = serde_json::from_str(OPENAPI).unwrap_or(Value::Null);
@@ -40,7 +60,7 @@ fn endpoint_list() -> String {
                 "<li><code>{} {}</code>: {}</li>",
                 method.to_ascii_uppercase(),
                 escape(path),
-                escape(op["summary"].as_str().unwrap_or(""))
+                code_spans(&escape(op["summary"].as_str().unwrap_or("")))
             ));
         }
     }
@@ -108,4 +128,19 @@ pub(crate) async fn landing(
         health = escape(&format!("{base}/healthz")),
         list = endpoint_list(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_show_code_spans_as_code() {
+        assert_eq!(
+            code_spans("tile (`{y}[.{format}]`): png"),
+            "tile (<code>{y}[.{format}]</code>): png"
+        );
+        assert_eq!(code_spans("one ` alone"), "one ` alone");
+        assert!(!endpoint_list().contains('`'), "{}", endpoint_list());
+    }
 }

@@ -13,6 +13,20 @@ fn main() -> ExitCode {
             let _ = e.print();
             return ExitCode::SUCCESS;
         }
+        // No command at all: clap would show the help, whose first line is the crate's
+        // description, not what is wrong.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let commands: Vec<String> = <Cli as clap::CommandFactory>::command()
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set())
+                .map(|c| c.get_name().to_string())
+                .collect();
+            eprintln!(
+                "Error: a command is required: {} (see `mosaic --help`)",
+                commands.join(", ")
+            );
+            return ExitCode::from(64);
+        }
         Err(e) => {
             // clap's first paragraph as one line: a message continued on the next lines
             // ("required arguments were not provided:" then the names) keeps its names.
