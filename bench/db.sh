@@ -19,23 +19,8 @@ PEER_BUDGET="${PEER_BUDGET:-6}"
 [ -f "$MOSAIC" ] || { echo "error: no mosaic file $MOSAIC" >&2; exit 1; }
 MOSAIC="$(cd "$(dirname "$MOSAIC")" && pwd)/$(basename "$MOSAIC")"
 
-export SVC_DIR="${BENCH_SVC_DIR:-${TMPDIR:-/tmp}/mosaic-bench-services}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/mosaic-bench-db.XXXXXX")"
-cleanup() {
-  bash "$ROOT/infra/services.sh" stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 T0=$SECONDS
-
-(cd "$ROOT" && cargo bench -q -p mosaic --bench db --no-run)
-echo "[db] starting local services in $SVC_DIR" >&2
-bash "$ROOT/infra/services.sh" start "$WORK/services.env" >"$WORK/services.log" 2>&1 ||
-  { cat "$WORK/services.log" >&2; echo "error: the local services did not start" >&2; exit 1; }
-# shellcheck disable=SC1091
-source "$WORK/services.env"
-PEER_PY="$MOSAIC_TEST_PEER_PYTHON"
-"$PEER_PY" -c "import importlib.metadata as m; assert m.version('cogeo-mosaic') == '9.2.0'"
+with_services db
 
 # Ours: writes tiles.json (tile list + expected answers) for the peer.
 (cd "$ROOT" && MOSAIC_BENCH_MOSAIC="$MOSAIC" MOSAIC_BENCH_DIR="$WORK" \

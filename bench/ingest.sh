@@ -14,23 +14,8 @@ set -euo pipefail
 # shellcheck source=bench/common.sh
 source "$(dirname "$0")/common.sh"
 PEER_BUDGET="${PEER_BUDGET:-8}"
-export SVC_DIR="${BENCH_SVC_DIR:-${TMPDIR:-/tmp}/mosaic-bench-services}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/mosaic-bench-ingest.XXXXXX")"
-cleanup() {
-  bash "$ROOT/infra/services.sh" stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
 T0=$SECONDS
-
-(cd "$ROOT" && cargo bench -q -p mosaic --bench ingest --no-run)
-echo "[ingest] starting local services in $SVC_DIR" >&2
-bash "$ROOT/infra/services.sh" start "$WORK/services.env" >"$WORK/services.log" 2>&1 ||
-  { cat "$WORK/services.log" >&2; echo "error: the local services did not start" >&2; exit 1; }
-# shellcheck disable=SC1091
-source "$WORK/services.env"
-PEER_PY="$MOSAIC_TEST_PEER_PYTHON"
-"$PEER_PY" -c "import importlib.metadata as m; assert m.version('cogeo-mosaic') == '9.2.0'"
+with_services ingest
 
 (cd "$ROOT" && MOSAIC_BENCH_DIR="$WORK" cargo bench -q -p mosaic --bench ingest) >"$WORK/results.jsonl"
 COGEO_MOSAIC_CACHE_DISABLE=1 "$PEER_PY" "$ROOT/bench/ingest_peer.py" "$WORK" "$PEER_BUDGET" \

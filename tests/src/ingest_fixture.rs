@@ -143,18 +143,23 @@ pub fn sorted_lists(tiles: BTreeMap<String, Vec<String>>) -> BTreeMap<String, Ve
 
 /// An S3 notification as S3 sends it (key form-encoded).
 pub fn s3_notification(event_name: &str, key: &str) -> Value {
-    json!({"Records": [{
+    json!({"Records": [s3_record(event_name, BUCKET, &key.replace(' ', "+"))]})
+}
+
+/// One record of an S3 notification for `raw_key` (already form-encoded, as S3 sends it).
+pub fn s3_record(event_name: &str, bucket: &str, raw_key: &str) -> Value {
+    json!({
         "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
         "eventTime": "2026-11-25T06:00:00.000Z", "eventName": event_name,
         "userIdentity": {"principalId": "AWS:TEST"},
+        // Every notification S3 sends has these (aws_lambda_events requires them).
         "requestParameters": {"sourceIPAddress": "127.0.0.1"},
         "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
         "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
-               "bucket": {"name": BUCKET, "ownerIdentity": {"principalId": "A"},
-                          "arn": format!("arn:aws:s3:::{BUCKET}")},
-               "object": {"key": key.replace(' ', "+"), "size": 1, "eTag": "0",
-                          "sequencer": "0A"}}
-    }]})
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "A"},
+                          "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": raw_key, "size": 1, "eTag": "0", "sequencer": "0A"}}
+    })
 }
 
 /// An EventBridge S3 event (key as it is) with `sequencer`.
@@ -166,10 +171,15 @@ pub fn eventbridge_at(detail_type: &str, key: &str, sequencer: &str) -> Value {
 
 /// An EventBridge S3 event (key as it is).
 pub fn eventbridge(detail_type: &str, key: &str) -> Value {
+    eventbridge_in(detail_type, BUCKET, key)
+}
+
+/// An EventBridge S3 event on `bucket` (key as it is).
+pub fn eventbridge_in(detail_type: &str, bucket: &str, key: &str) -> Value {
     json!({"version": "0", "id": "1", "detail-type": detail_type, "source": "aws.s3",
            "account": "1", "time": "2026-11-25T06:00:00Z", "region": "us-east-1",
-           "resources": [format!("arn:aws:s3:::{BUCKET}")],
-           "detail": {"version": "0", "bucket": {"name": BUCKET},
+           "resources": [format!("arn:aws:s3:::{bucket}")],
+           "detail": {"version": "0", "bucket": {"name": bucket},
                       "object": {"key": key, "size": 1}, "reason": "PutObject"}})
 }
 

@@ -8,6 +8,7 @@ mod fuzz_common;
 
 use fuzz_common::{apply_edits, config, edit, json_string, json_value};
 use ingest::{Change, Invocation, ObjectEvent, parse_invocation};
+use mosaic_integration_tests::ingest_fixture::{eventbridge_in, s3_record};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 use serde_json::{Value, json};
@@ -26,28 +27,6 @@ fn s3_encode(key: &str) -> String {
         }
     }
     out
-}
-
-fn s3_record(event_name: &str, bucket: &str, raw_key: &str) -> Value {
-    json!({
-        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
-        "eventTime": "2026-11-25T06:00:00.000Z", "eventName": event_name,
-        "userIdentity": {"principalId": "AWS:TEST"},
-        // Every notification S3 sends has these (aws_lambda_events requires them).
-        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-        "responseElements": {"x-amz-request-id": "1", "x-amz-id-2": "2"},
-        "s3": {"s3SchemaVersion": "1.0", "configurationId": "ingest",
-               "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
-               "object": {"key": raw_key, "size": 1, "eTag": "0", "sequencer": "0A"}}
-    })
-}
-
-fn eventbridge(detail_type: &str, bucket: &str, key: &str) -> Value {
-    json!({"version": "0", "id": "1", "detail-type": detail_type, "source": "aws.s3",
-           "account": "1", "time": "2026-11-25T06:00:00Z", "region": "us-east-1",
-           "resources": [format!("arn:aws:s3:::{bucket}")],
-           "detail": {"version": "0", "bucket": {"name": bucket},
-                      "object": {"key": key, "size": 1}, "reason": "PutObject"}})
 }
 
 fn sqs_message(id: &str, body: String) -> Value {
@@ -162,7 +141,7 @@ fn eventbridge_event() -> impl Strategy<Value = (Value, Vec<ObjectEvent>)> {
                 .into_iter()
                 .collect();
             // EventBridge keys are not encoded.
-            (eventbridge(kind, &bucket, &key), expected)
+            (eventbridge_in(kind, &bucket, &key), expected)
         })
 }
 
