@@ -17,16 +17,19 @@ ensure_peer() {
   fi
 }
 
-# with_services NAME: the set-up of a bench against the local services (infra/services.sh),
-# run from $BENCH_SVC_DIR (default ${TMPDIR:-/tmp}/mosaic-bench-services): a work directory
-# WORK, removed and the services stopped on exit; the bench NAME built; the services started
-# and their variables sourced; PEER_PY, the services' Python with cogeo-mosaic 9.2.0.
+# with_services NAME [CARGO ARGS...]: the set-up of a bench against the local services
+# (infra/services.sh), run from $BENCH_SVC_DIR (default ${TMPDIR:-/tmp}/mosaic-bench-services):
+# a work directory WORK, removed and the services stopped on exit; `cargo CARGO ARGS` run
+# (default: build the bench NAME); the services started and their variables sourced; PEER_PY,
+# the services' Python with cogeo-mosaic 9.2.0.
 with_services() {
-  local name=$1
+  local name=$1; shift
+  local build=("$@")
+  [ ${#build[@]} -gt 0 ] || build=(bench -q -p mosaic --bench "$name" --no-run)
   export SVC_DIR="${BENCH_SVC_DIR:-${TMPDIR:-/tmp}/mosaic-bench-services}"
   WORK="$(mktemp -d "${TMPDIR:-/tmp}/mosaic-bench-$name.XXXXXX")"
   trap 'bash "$ROOT/infra/services.sh" stop >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-  (cd "$ROOT" && cargo bench -q -p mosaic --bench "$name" --no-run)
+  (cd "$ROOT" && cargo "${build[@]}")
   echo "[$name] starting local services in $SVC_DIR" >&2
   bash "$ROOT/infra/services.sh" start "$WORK/services.env" >"$WORK/services.log" 2>&1 ||
     { cat "$WORK/services.log" >&2; echo "error: the local services did not start" >&2; exit 1; }

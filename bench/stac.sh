@@ -21,22 +21,7 @@ LIMIT="${MOSAIC_BENCH_LIMIT:-500}"
 ROUNDS="${MOSAIC_BENCH_ROUNDS:-3}"
 [ -f "$SOURCE" ] || { echo "error: no footprints file $SOURCE" >&2; exit 1; }
 
-export SVC_DIR="${BENCH_SVC_DIR:-${TMPDIR:-/tmp}/mosaic-bench-services}"
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/mosaic-bench-stac.XXXXXX")"
-cleanup() {
-  bash "$ROOT/infra/services.sh" stop >/dev/null 2>&1 || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-(cd "$ROOT" && cargo build -q --release -p mosaic --bin mosaic)
-echo "[stac] starting local services in $SVC_DIR" >&2
-bash "$ROOT/infra/services.sh" start "$WORK/services.env" >"$WORK/services.log" 2>&1 ||
-  { cat "$WORK/services.log" >&2; echo "error: the local services did not start" >&2; exit 1; }
-# shellcheck disable=SC1091
-source "$WORK/services.env"
-PEER_PY="$MOSAIC_TEST_PEER_PYTHON"
-"$PEER_PY" -c "import importlib.metadata as m; assert m.version('cogeo-mosaic') == '9.2.0'"
+with_services stac build -q --release -p mosaic --bin mosaic
 
 # The footprints as items of a fresh collection, in file order (datetime increasing).
 COLLECTION="bench-$$"
