@@ -1,22 +1,19 @@
 //! The viewer in a real browser: the local binary serves the demo mosaic, headless Chromium
 //! opens `map.html` (MapLibre, WebGL on SwiftShader), and the screenshot must show mosaic
 //! tiles inside the mosaic's bounds; a mosaic whose COGs are missing must show the failure
-//! notice with the tiles' status and `detail`. Needs Debian's `chromium` (installed by
+//! notice with the tiles' status and `detail`. The test waits for what the page shows (the
+//! map's `idle`, the notice), never for a fixed time. Needs Debian's `chromium` (installed by
 //! `infra/install-deps.sh`; override with `CHROMIUM`).
+
+#[path = "browser/cdp.rs"]
+mod cdp;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn chromium() -> String {
-    let path = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "headless Chromium not found at {path}: run `bash infra/install-deps.sh` (or set CHROMIUM)"
-    );
-    path
-}
+use cdp::Browser;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -66,48 +63,23 @@ fn serve_demo(dir: &Path) -> (Server, String) {
 
 const WINDOW: (u32, u32) = (900, 650);
 
-/// Headless Chromium on `url` with `output` (`--screenshot=…` or `--dump-dom`); its stdout.
-fn chromium_run(profile: &Path, output: &str, url: &str) -> String {
-    let started = Instant::now();
-    let out = Command::new(chromium())
-        .args([
-            "--headless",
-            "--no-sandbox",
-            // MapLibre draws with WebGL: Chromium's software implementation.
-            "--use-angle=swiftshader",
-            "--enable-unsafe-swiftshader",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--hide-scrollbars",
-            "--virtual-time-budget=15000",
-        ])
-        .arg(format!("--window-size={},{}", WINDOW.0, WINDOW.1))
-        .arg(format!("--user-data-dir={}", profile.display()))
-        .arg(output)
-        .arg(url)
-        .stderr(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "chromium failed on {url}");
-    assert!(started.elapsed() < Duration::from_secs(120));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+/// How long the page may take to draw or to report a failure (a debug tiler, WebGL in
+/// software, 2 cores).
+const PATIENCE: Duration = Duration::from_secs(90);
 
-/// The failure notice's text in a dumped DOM (empty when it is hidden).
-fn notice(dom: &str) -> String {
-    let Some(start) = dom.find("<div id=\"notice\"") else {
-        return String::new();
-    };
-    let tail = &dom[start..];
-    let element = &tail[..tail.find("</div>").unwrap_or(tail.len())];
-    if element.contains("display: block") {
-        element.to_string()
-    } else {
-        String::new()
-    }
+/// The failure notice's text, empty while it is hidden.
+const NOTICE: &str = "(() => { const n = document.getElementById('notice'); \
+    return n.style.display === 'block' ? n.innerText : ''; })()";
+
+/// Opens `url` and waits for the failure notice; its text.
+fn failure_notice(browser: &mut Browser, url: &str) -> String {
+    browser.navigate(url);
+    browser.wait_for(&format!("{NOTICE} !== ''"), PATIENCE, "the failure notice");
+    browser
+        .eval(NOTICE)
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// The box the bounds outline (`#dd00ff`) draws: (left, top, right, bottom) in pixels.
@@ -139,13 +111,16 @@ fn the_viewer_draws_tiles_inside_the_bounds_and_reports_failing_tiles() {
     let (_server, url) = serve_demo(tmp.path());
 
     // The demo: tiles drawn inside the outline of the mosaic's bounds, no failure notice.
-    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("map-screenshot.png");
-    let _ = std::fs::remove_file(&shot);
-    chromium_run(
-        &tmp.path().join("profile"),
-        &format!("--screenshot={}", shot.display()),
-        &url,
+    // The page marks itself ready on the map's first `idle`: every tile loaded and drawn.
+    let mut browser = Browser::start(&tmp.path().join("profile"), WINDOW);
+    browser.navigate(&url);
+    browser.wait_for(
+        "document.body.dataset.ready === 'true'",
+        PATIENCE,
+        "the demo drawn",
     );
+    let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("map-screenshot.png");
+    std::fs::write(&shot, browser.screenshot()).unwrap();
     let img = image::open(&shot).expect("a screenshot").to_rgb8();
     let (l, t, r, b) = outline_box(&img);
     let demo: serde_json::Value = serde_json::from_str(
@@ -183,9 +158,12 @@ fn the_viewer_draws_tiles_inside_the_bounds_and_reports_failing_tiles() {
         share * 100.0,
         shot.display()
     );
-    let dom = chromium_run(&tmp.path().join("profile-dom"), "--dump-dom", &url);
-    assert!(dom.contains("maplibregl-canvas"), "no MapLibre map: {dom}");
-    assert_eq!(notice(&dom), "", "a notice on the demo");
+    assert_eq!(
+        browser.eval("document.querySelectorAll('canvas.maplibregl-canvas').length"),
+        1,
+        "no MapLibre map"
+    );
+    assert_eq!(browser.eval(NOTICE), "", "a notice on the demo");
 
     // The same mosaic with its COGs gone: every tile answers 424, and the notice says so.
     let mut broken = demo.clone();
@@ -209,13 +187,8 @@ fn the_viewer_draws_tiles_inside_the_bounds_and_reports_failing_tiles() {
     };
     let broken_url = url.replace(&encode(&demo_path), &encode(&broken_path));
     assert_ne!(broken_url, url);
-    let dom = chromium_run(
-        &tmp.path().join("profile-broken"),
-        "--dump-dom",
-        &broken_url,
-    );
-    let text = notice(&dom);
-    assert!(text.contains("Some tiles failed to load"), "{dom}");
+    let text = failure_notice(&mut browser, &broken_url);
+    assert!(text.contains("Some tiles failed to load"), "{text}");
     assert!(text.contains("HTTP 424"), "{text}");
     assert!(text.contains("No such file or directory"), "{text}");
     assert!(
@@ -228,13 +201,8 @@ fn the_viewer_draws_tiles_inside_the_bounds_and_reports_failing_tiles() {
         &encode(&demo_path),
         &encode(&tmp.path().join("absent.json")),
     );
-    let dom = chromium_run(
-        &tmp.path().join("profile-missing"),
-        "--dump-dom",
-        &missing_url,
-    );
-    let text = notice(&dom);
-    assert!(text.contains("The mosaic could not be opened"), "{dom}");
-    assert!(text.contains("TileJSON: HTTP 404"), "{dom}");
-    assert!(text.contains("mosaic not found"), "{dom}");
+    let text = failure_notice(&mut browser, &missing_url);
+    assert!(text.contains("The mosaic could not be opened"), "{text}");
+    assert!(text.contains("TileJSON: HTTP 404"), "{text}");
+    assert!(text.contains("mosaic not found"), "{text}");
 }
