@@ -118,34 +118,37 @@ impl StacParams {
 
     /// The search, its endpoint admitted by the allowlist, with the request budgets.
     pub fn search(&self, state: &AppState) -> ApiResult<StacSearch> {
-        let p = self.clone().normalized()?;
-        let canonical = state.config.gate.admit(&p.url, Use::Mosaic)?;
+        let canonical = state.config.gate.admit(&self.url, Use::Mosaic)?;
         if !canonical.starts_with("stac+") {
             return Err(ApiError::BadRequest(format!(
                 "`{}` is not a stac+http(s):// search",
-                p.url
+                self.url
             )));
         }
-        let (Some(minzoom), Some(maxzoom)) = (p.minzoom, p.maxzoom) else {
+        let (Some(minzoom), Some(maxzoom)) = (self.minzoom, self.maxzoom) else {
             return Err(ApiError::BadRequest(
                 "a stac+ mosaic needs `minzoom` and `maxzoom`".into(),
             ));
         };
-        let query = p.stac_query.unwrap_or_else(|| json!({}));
+        let query = match &self.stac_query {
+            Some(q) => json_param("stac_query", q)?,
+            None => json!({}),
+        };
         let mut search = StacSearch::new(&canonical, query, minzoom, maxzoom)?;
         let limits = &state.config.limits;
         search.api = SearchOptions {
-            limit: p.stac_limit,
-            max_items: p.stac_max_items,
+            limit: self.stac_limit,
+            max_items: self.stac_max_items,
             max_page_bytes: Some(limits.max_document_bytes),
             item_budget: Some(limits.max_stac_items),
         };
         search.max_tiles = Some(limits.max_stac_tiles);
-        if let Some(o) = &p.stac_mosaic_options {
-            search.mosaic = StacMosaicOptions::from_json(&o.to_string())?;
+        if let Some(o) = &self.stac_mosaic_options {
+            let options = json_param("stac_mosaic_options", o)?;
+            search.mosaic = StacMosaicOptions::from_json(&options.to_string())?;
         }
-        if let Some(key) = p.stac_asset {
-            search.mosaic.accessor = ItemAccessor::Asset(key);
+        if let Some(key) = &self.stac_asset {
+            search.mosaic.accessor = ItemAccessor::Asset(key.clone());
         }
         Ok(search)
     }
