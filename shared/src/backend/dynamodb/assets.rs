@@ -16,14 +16,13 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, PutRequest, ReturnValue, TransactWriteItem, Update,
-    WriteRequest,
+    AttributeValue, ConditionCheck, PutRequest, ReturnValue, TransactWriteItem, WriteRequest,
 };
 use futures::{StreamExt, TryStreamExt};
 use sha2::{Digest, Sha224};
 
 use super::DynamoDbWriter;
-use crate::backend::Position;
+use super::list_edit::ListEdit;
 use crate::backend::assets::{AssetEvent, AssetRecord, Claim, Edit, Edited, Sequencer};
 use crate::{Error, Result};
 
@@ -258,23 +257,8 @@ impl DynamoDbWriter {
     ) -> Result<Edited> {
         match edit {
             Edit::Add(at) => {
-                let list = AttributeValue::L(vec![AttributeValue::S(asset.to_string())]);
-                let expr = match at {
-                    Position::First => "SET #a = list_append(:new, if_not_exists(#a, :empty))",
-                    Position::Last => "SET #a = list_append(if_not_exists(#a, :empty), :new)",
-                };
-                let update = Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(self.key(quadkey)))
-                    .update_expression(expr)
-                    .condition_expression("attribute_not_exists(#a) OR NOT contains(#a, :v)")
-                    .expression_attribute_names("#a", "assets")
-                    .expression_attribute_values(":new", list)
-                    .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
-                    .expression_attribute_values(":v", AttributeValue::S(asset.to_string()))
-                    .build()
-                    .map_err(internal)?;
-                let edit = TransactWriteItem::builder().update(update).build();
+                let add = ListEdit::append_if_absent(&[asset.to_string()], at);
+                let edit = self.list_edit_item(quadkey, add)?;
                 Ok(
                     match self.transact(self.still_claimed(asset, seq)?, edit).await? {
                         Ok(()) => Edited::Changed,
@@ -291,34 +275,7 @@ impl DynamoDbWriter {
                         return Ok(Edited::Unchanged);
                     }
                     let new: Vec<String> = old.iter().filter(|a| *a != asset).cloned().collect();
-                    let old_list =
-                        AttributeValue::L(old.iter().cloned().map(AttributeValue::S).collect());
-                    let edit = if new.is_empty() {
-                        let delete = Delete::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(self.key(quadkey)))
-                            .condition_expression("#a = :old")
-                            .expression_attribute_names("#a", "assets")
-                            .expression_attribute_values(":old", old_list)
-                            .build()
-                            .map_err(internal)?;
-                        TransactWriteItem::builder().delete(delete).build()
-                    } else {
-                        let update = Update::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(self.key(quadkey)))
-                            .update_expression("SET #a = :new")
-                            .condition_expression("#a = :old")
-                            .expression_attribute_names("#a", "assets")
-                            .expression_attribute_values(":old", old_list)
-                            .expression_attribute_values(
-                                ":new",
-                                AttributeValue::L(new.into_iter().map(AttributeValue::S).collect()),
-                            )
-                            .build()
-                            .map_err(internal)?;
-                        TransactWriteItem::builder().update(update).build()
-                    };
+                    let edit = self.list_edit_item(quadkey, ListEdit::swap(&old, &new))?;
                     match self.transact(self.still_claimed(asset, seq)?, edit).await? {
                         Ok(()) => return Ok(Edited::Changed),
                         Err(Cancelled::Superseded) => return Ok(Edited::Superseded),

@@ -4,11 +4,11 @@
 use std::collections::HashSet;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::Value;
 
 use super::attributes::{tile_item_size, to_attribute};
+use super::list_edit::{ListEdit, Sent};
 use super::{APPEND_CHUNK, DynamoDbWriter, MAX_ATTEMPTS, METADATA_QUADKEY, check_quadkey};
 use crate::backend::{
     AssetEvent, AssetRecord, Claim, Edit, Edited, Position, Sequencer, TileIndex,
@@ -24,40 +24,18 @@ impl DynamoDbWriter {
         assets: &[String],
         at: Position,
     ) -> Result<bool> {
-        let list = AttributeValue::L(assets.iter().cloned().map(AttributeValue::S).collect());
-        let update = match at {
-            Position::First => "SET #a = list_append(:new, if_not_exists(#a, :empty))",
-            Position::Last => "SET #a = list_append(if_not_exists(#a, :empty), :new)",
-        };
-        let absent: Vec<String> = (0..assets.len())
-            .map(|i| format!("NOT contains(#a, :v{i})"))
-            .collect();
-        let mut req = self
-            .client()
+        match self
+            .send_list_edit(quadkey, ListEdit::append_if_absent(assets, at))
             .await
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key(quadkey)))
-            .update_expression(update)
-            .condition_expression(format!(
-                "attribute_not_exists(#a) OR ({})",
-                absent.join(" AND ")
-            ))
-            .expression_attribute_names("#a", "assets")
-            .expression_attribute_values(":new", list)
-            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()));
-        for (i, a) in assets.iter().enumerate() {
-            req = req.expression_attribute_values(format!(":v{i}"), AttributeValue::S(a.clone()));
-        }
-        match req.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Ok(false),
+        {
+            Sent::Written => Ok(true),
+            Sent::ConditionFailed => Ok(false),
             // DynamoDB refuses an update that would grow the item past 400 KB with a
             // ValidationException. This expression is fixed and its values are strings
             // within DynamoDB's limits (at most APPEND_CHUNK of them), so growth is the one
             // thing it can fail validation on; the error carries the size the item would
             // have (services count it slightly differently: moto refuses below 400 KiB).
-            Err(e) if e.code() == Some("ValidationException") => {
+            Sent::Failed { code, .. } if code.as_deref() == Some("ValidationException") => {
                 let mut grown = self.get_assets(quadkey, true).await?;
                 grown.extend(assets.iter().cloned());
                 Err(Error::ItemTooLarge {
@@ -66,44 +44,18 @@ impl DynamoDbWriter {
                     bytes: Some(tile_item_size(&self.mosaic, quadkey, &grown)),
                 })
             }
-            Err(e) => Err(self.sdk_error(e)),
+            Sent::Failed { error, .. } => Err(error),
         }
     }
 
     /// Replaces the list of `quadkey` by `new` if it still equals `old` (deletes the item
     /// when `new` is empty). `Ok(false)`: it changed meanwhile.
     async fn swap_assets(&self, quadkey: &str, old: &[String], new: &[String]) -> Result<bool> {
-        let old_list = AttributeValue::L(old.iter().cloned().map(AttributeValue::S).collect());
-        let client = self.client().await;
-        let written = if new.is_empty() {
-            let sent = client
-                .delete_item()
-                .table_name(&self.table)
-                .set_key(Some(self.key(quadkey)))
-                .condition_expression("#a = :old")
-                .expression_attribute_names("#a", "assets")
-                .expression_attribute_values(":old", old_list)
-                .send()
-                .await;
-            self.unless_conflict(sent)?.is_some()
-        } else {
-            let sent = client
-                .update_item()
-                .table_name(&self.table)
-                .set_key(Some(self.key(quadkey)))
-                .update_expression("SET #a = :new")
-                .condition_expression("#a = :old")
-                .expression_attribute_names("#a", "assets")
-                .expression_attribute_values(":old", old_list)
-                .expression_attribute_values(
-                    ":new",
-                    AttributeValue::L(new.iter().cloned().map(AttributeValue::S).collect()),
-                )
-                .send()
-                .await;
-            self.unless_conflict(sent)?.is_some()
-        };
-        Ok(written)
+        match self.send_list_edit(quadkey, ListEdit::swap(old, new)).await {
+            Sent::Written => Ok(true),
+            Sent::ConditionFailed => Ok(false),
+            Sent::Failed { error, .. } => Err(error),
+        }
     }
 }
 

@@ -49,6 +49,7 @@ mod client;
 mod errors;
 mod index;
 mod lease;
+mod list_edit;
 mod read;
 mod write;
 
