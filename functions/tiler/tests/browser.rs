@@ -7,6 +7,7 @@
 
 #[path = "browser/cdp.rs"]
 mod cdp;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -14,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cdp::Browser;
+use common::KillOnDrop;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -23,17 +25,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-struct Server(std::process::Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// The local tiler on the demo mosaic (generated in `dir`), and the viewer URL it prints.
-fn serve_demo(dir: &Path) -> (Server, String) {
+fn serve_demo(dir: &Path) -> (KillOnDrop, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tiler"))
         .env("PORT", free_port().to_string())
         .env("MOSAIC_DEMO_DIR", dir.join("demo"))
@@ -46,7 +39,7 @@ fn serve_demo(dir: &Path) -> (Server, String) {
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let server = Server(child);
+    let server = KillOnDrop(child);
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let url = line

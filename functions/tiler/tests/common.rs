@@ -12,6 +12,18 @@ use http_body_util::BodyExt;
 use tiler::{AllowList, AppState, Config, app};
 use tower::ServiceExt;
 
+/// A child process (a test's server, a browser) killed and reaped when dropped, so that it
+/// never outlives its test, even one that fails.
+#[derive(Debug)]
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn refdata() -> PathBuf {
     std::env::var_os("MOSAIC_REFDATA")
         .map(PathBuf::from)

@@ -427,15 +427,8 @@ async fn serve_origin(dir: PathBuf, redirect_to: Option<String>) -> Origin {
 
 /// The `tiler` binary serving on an ephemeral loopback port.
 struct Server {
-    child: std::process::Child,
+    child: common::KillOnDrop,
     base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn spawn_tiler(allowed: &str, mosaic: &str, extra_env: &[(&str, &str)]) -> Server {
@@ -463,7 +456,10 @@ fn spawn_tiler(allowed: &str, mosaic: &str, extra_env: &[(&str, &str)]) -> Serve
         .and_then(|u| u.split("/mosaicjson").next())
         .unwrap_or_else(|| panic!("no URL in {line:?}"))
         .to_string();
-    Server { child, base }
+    Server {
+        child: common::KillOnDrop(child),
+        base,
+    }
 }
 
 fn rss_kib(pid: u32, field: &str) -> u64 {
@@ -557,7 +553,7 @@ async fn bombs_keep_memory_flat_and_hanging_hosts_time_out() {
     let m_hang = write_mosaic(&dir_path, "h.json", &mosaic_of(&hang, &c));
     let allowed = format!("{},http://127.0.0.1:{}/", dir_path.display(), origin.port);
     let server = spawn_tiler(&allowed, &m_hang, &[]);
-    let pid = server.child.id();
+    let pid = server.child.0.id();
 
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     let chunk = vec![b' '; 1 << 20];

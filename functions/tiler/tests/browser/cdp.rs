@@ -7,26 +7,21 @@
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tungstenite::{Message, WebSocket};
 
+use crate::common::KillOnDrop;
+
 /// One headless Chromium with one page; killed on drop.
 pub struct Browser {
-    child: Child,
+    _process: KillOnDrop,
     socket: WebSocket<TcpStream>,
     session: String,
     next_id: u64,
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn chromium() -> String {
@@ -65,6 +60,7 @@ impl Browser {
             .expect("start chromium");
         // Chromium names its DevTools endpoint on stderr: "DevTools listening on ws://…".
         let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+        let process = KillOnDrop(child);
         let mut endpoint = None;
         let mut line = String::new();
         while endpoint.is_none() && stderr.read_line(&mut line).unwrap_or(0) > 0 {
@@ -75,7 +71,6 @@ impl Browser {
             line.clear();
         }
         let Some(endpoint) = endpoint else {
-            let _ = child.kill();
             panic!("chromium did not announce its DevTools endpoint");
         };
         // Keep draining stderr so that Chromium never blocks on a full pipe.
@@ -94,7 +89,7 @@ impl Browser {
         let (socket, _) =
             tungstenite::client(endpoint.as_str(), stream).expect("DevTools handshake");
         let mut browser = Browser {
-            child,
+            _process: process,
             socket,
             session: String::new(),
             next_id: 0,
